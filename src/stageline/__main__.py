@@ -1,0 +1,3 @@
+from stageline.cli.main import main
+
+main()

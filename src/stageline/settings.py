@@ -1,0 +1,96 @@
+"""Every setting of a Stageline installation, read from `STAGELINE_*` environment variables.
+
+CLI flags override the environment; `Settings.model_copy(update=...)` is how they do it.
+"""
+
+import re
+import secrets
+from datetime import UTC, timedelta, timezone, tzinfo
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?$")
+
+
+def parse_timezone(name: str) -> tzinfo:
+    """`UTC+08:00`, `+08:00`, `+8`, `UTC` or an IANA name such as `Asia/Shanghai`."""
+    if name.upper() in {"UTC", "GMT", "Z"}:
+        return UTC
+    match = _OFFSET.match(name.strip())
+    if match:
+        sign, hours, minutes = match.groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if offset >= timedelta(hours=24):
+            raise ValueError(f"time zone offset out of range: {name!r}")
+        return timezone(-offset if sign == "-" else offset)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone: {name!r}") from None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STAGELINE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Path(".stageline")
+    """Where the embedded database, the secret key and step workspaces live by default."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means SQLite at `<data_dir>/stageline.db`."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = ""
+    """Base of `modify_url`/`detail_url`; empty means `http://<host>:<port>`."""
+    display_timezone: str = "UTC+08:00"
+    """Zone of stage times in batch status; the default reproduces the CodeArts examples."""
+    batch_max_ids: int = 100
+    token_ttl_seconds: int = 24 * 3600
+    account_name: str = "stageline"
+    """The IAM account (domain) name this installation answers to in POST /v3/auth/tokens."""
+    secret_key: str = ""
+    """Master secret from which access-key SKs are derived; empty means `<data_dir>/secret.key`."""
+    executor_slots: int = 4
+    """How many jobs the built-in executor runs at once."""
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        parse_timezone(value)
+        return value
+
+    @field_validator("batch_max_ids")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @cached_property
+    def display_tz(self) -> tzinfo:
+        return parse_timezone(self.display_timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'stageline.db'}"
+
+    @property
+    def effective_public_base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.data_dir / "workspaces"
+
+    def master_secret(self) -> bytes:
+        """The configured secret, or the one kept in `<data_dir>/secret.key` (created 0600)."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip().encode()
