@@ -1,0 +1,58 @@
+"""Errors the domain and the layers above raise; HTTP status codes live in `api.errors`."""
+
+
+class DomainError(Exception):
+    """Base of every error a client can cause; `message` is safe to show to that client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DomainError):
+    """A request that can never succeed as sent (bad field, bad format, bad value)."""
+
+
+class InvalidPipeline(InvalidInput):
+    """A pipeline definition that does not validate; `path` names the offending field."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class NotFound(DomainError):
+    """The thing named does not exist, or is not visible to the caller."""
+
+
+class ProjectNotFound(NotFound):
+    pass
+
+
+class PipelineNotFound(NotFound):
+    pass
+
+
+class RunNotFound(NotFound):
+    pass
+
+
+class StepNotFound(NotFound):
+    pass
+
+
+class Conflict(DomainError):
+    """The request is well formed but the current state does not allow it."""
+
+
+class Unauthenticated(DomainError):
+    """No credentials, or credentials that do not check out (401)."""
+
+    def __init__(self, message: str, *, clock_skew: bool = False) -> None:
+        super().__init__(message)
+        self.clock_skew = clock_skew
+
+
+class Forbidden(DomainError):
+    """Authenticated, but without the role the request needs on that project (403)."""

@@ -1,0 +1,488 @@
+"""Parse and validate a CodeArts Pipeline `definition` (manifest 3.0) into frozen dataclasses.
+
+`parse_definition` turns the JSON string of stages -> jobs -> steps into a `PipelineSpec`, or
+raises `InvalidPipeline` whose `path` names the offending field (e.g. `definition.stages[0].name`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from stageline.domain.errors import InvalidPipeline
+
+SHELL_TASK = "official_shell_plugin"
+SHELL_SCRIPT_INPUT = "OFFICIAL_SHELL_SCRIPT_INPUT"
+AUTO_TRIGGER_TASK = "official_devcloud_autoTrigger"
+SUPPORTED_TASKS: frozenset[str] = frozenset({SHELL_TASK, AUTO_TRIGGER_TASK})
+
+NAME_MAX_LENGTH = 128
+_ROOT = "definition"
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step (plugin invocation) of a job, or of a stage's `pre`/`post` list."""
+
+    name: str
+    identifier: str
+    task: str
+    sequence: int
+    inputs: tuple[tuple[str, Any], ...]
+    business_type: str = "Normal"
+    official_task_version: str | None = None
+    multi_step_editable: int = 0
+
+    def input(self, key: str) -> Any | None:
+        """The value of input `key`, or None when the step has no such input."""
+        for input_key, value in self.inputs:
+            if input_key == key:
+                return value
+        return None
+
+    @property
+    def script(self) -> str | None:
+        """The shell script of a `SHELL_TASK` step; None for any other task."""
+        if self.task != SHELL_TASK:
+            return None
+        value = self.input(SHELL_SCRIPT_INPUT)
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    identifier: str
+    sequence: int
+    steps: tuple[StepSpec, ...]
+    depends_on: tuple[str, ...] = ()
+    condition: str | None = None
+    resource: str | None = None
+    timeout: str | None = None
+    is_async: bool = False
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    identifier: str
+    sequence: int
+    jobs: tuple[JobSpec, ...]
+    pre: tuple[StepSpec, ...] = ()
+    post: tuple[StepSpec, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    run_always: bool = False
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    stages: tuple[StageSpec, ...]
+
+    def stage(self, identifier: str) -> StageSpec | None:
+        """The stage with this identifier, or None."""
+        for stage in self.stages:
+            if stage.identifier == identifier:
+                return stage
+        return None
+
+    def jobs(self) -> Iterator[tuple[StageSpec, JobSpec]]:
+        """Every job with its stage, in stage order then job order."""
+        for stage in self.stages:
+            for job in stage.jobs:
+                yield stage, job
+
+
+def parse_definition(text: str) -> PipelineSpec:
+    """Parse a CodeArts `definition` JSON string; raise `InvalidPipeline` on the first problem."""
+    if not isinstance(text, str):
+        raise InvalidPipeline(_ROOT, f"must be a JSON string (got {type(text).__name__})")
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = (
+            f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else str(exc) or type(exc).__name__
+        )
+        raise InvalidPipeline(_ROOT, f"is not valid JSON ({reason})") from None
+    return _Parser().parse(document)
+
+
+# --- internals -----------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _wrong_type(path: str, expected: str, value: object) -> InvalidPipeline:
+    return InvalidPipeline(path, f"must be {expected} (got {_json_type(value)})")
+
+
+def _object(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _wrong_type(path, "an object", value)
+    return value
+
+
+def _array(value: object, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _wrong_type(path, "an array", value)
+    return value
+
+
+def _optional_array(obj: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    value = obj.get(key)
+    return [] if value is None else _array(value, f"{path}.{key}")
+
+
+def _optional_str(obj: Mapping[str, Any], key: str, path: str) -> str | None:
+    """A string field where null, absent and "" all mean "not set"."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _wrong_type(f"{path}.{key}", "a string", value)
+    return value or None
+
+
+def _optional_int(obj: Mapping[str, Any], key: str, path: str, default: int) -> int:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong_type(f"{path}.{key}", "an integer", value)
+    return value
+
+
+def _optional_bool(obj: Mapping[str, Any], key: str, path: str, *, strings: bool) -> bool:
+    """A boolean field (null/absent = False); with `strings`, "true"/"false" are accepted too."""
+    value = obj.get(key)
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if strings and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    expected = 'a boolean or "true"/"false"' if strings else "a boolean"
+    raise _wrong_type(f"{path}.{key}", expected, value)
+
+
+def _name(obj: Mapping[str, Any], path: str) -> str:
+    path = f"{path}.name"
+    value = obj.get("name")
+    if value is None:
+        raise InvalidPipeline(path, "is required")
+    if not isinstance(value, str):
+        raise _wrong_type(path, "a string", value)
+    if not 1 <= len(value) <= NAME_MAX_LENGTH:
+        raise InvalidPipeline(
+            path, f"must be 1-{NAME_MAX_LENGTH} characters long (got {len(value)})"
+        )
+    if value != value.strip():
+        raise InvalidPipeline(path, "must not start or end with whitespace")
+    return value
+
+
+def _sequence(obj: Mapping[str, Any], path: str, index: int) -> int:
+    sequence = _optional_int(obj, "sequence", path, index)
+    if sequence < 0:
+        raise InvalidPipeline(f"{path}.sequence", f"must be >= 0 (got {sequence})")
+    return sequence
+
+
+def _ordered(items: list[tuple[int, _T]], path: str, *, unique: bool) -> tuple[_T, ...]:
+    """Order (sequence, item) pairs by sequence then position, rejecting repeats when `unique`."""
+    if unique:
+        first: dict[int, int] = {}
+        for index, (sequence, _) in enumerate(items):
+            if sequence in first:
+                raise InvalidPipeline(
+                    f"{path}[{index}].sequence",
+                    f"duplicate sequence {sequence} (already used by {path}[{first[sequence]}])",
+                )
+            first[sequence] = index
+    indexed = sorted(range(len(items)), key=lambda i: (items[i][0], i))
+    return tuple(items[i][1] for i in indexed)
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A stage or job awaiting dependency checks: its identifier, path and raw depends_on."""
+
+    identifier: str
+    path: str
+    depends_on: tuple[str, ...]
+
+
+class _Parser:
+    """One parse: carries the shared identifier namespace across stages, jobs and steps."""
+
+    def __init__(self) -> None:
+        self._identifiers: dict[str, str] = {}
+
+    def parse(self, document: object) -> PipelineSpec:
+        root = _object(document, _ROOT)
+        path = f"{_ROOT}.stages"
+        if "stages" not in root:
+            raise InvalidPipeline(path, "is required")
+        raw_stages = _array(root["stages"], path)
+
+        stages: list[tuple[int, StageSpec]] = []
+        stage_nodes: list[_Node] = []
+        job_nodes: list[list[_Node]] = []
+        for index, raw in enumerate(raw_stages):
+            stage, stage_node, jobs = self._stage(raw, f"{path}[{index}]", index)
+            stages.append((stage.sequence, stage))
+            stage_nodes.append(stage_node)
+            job_nodes.append(jobs)
+
+        stage_of_job = {
+            job.identifier: stage.identifier
+            for stage, jobs in zip(stage_nodes, job_nodes, strict=True)
+            for job in jobs
+        }
+
+        def explain_stage(dep: str) -> str | None:
+            if dep in stage_of_job:
+                return f"unknown stage '{dep}' ('{dep}' is a job of stage '{stage_of_job[dep]}')"
+            return None
+
+        _check_dependencies(stage_nodes, "stage", explain_stage)
+        for stage_node, jobs in zip(stage_nodes, job_nodes, strict=True):
+
+            def explain_job(dep: str, own: str = stage_node.identifier) -> str | None:
+                other = stage_of_job.get(dep)
+                if other is None or other == own:
+                    return None
+                return (
+                    f"unknown job '{dep}' in this stage ('{dep}' belongs to stage '{other}'; "
+                    "a job may depend only on jobs of its own stage)"
+                )
+
+            _check_dependencies(jobs, "job", explain_job)
+
+        return PipelineSpec(stages=_ordered(stages, path, unique=True))
+
+    def _claim(self, identifier: str, path: str) -> None:
+        first = self._identifiers.get(identifier)
+        if first is not None:
+            raise InvalidPipeline(
+                f"{path}.identifier", f"duplicate identifier '{identifier}' (also used by {first})"
+            )
+        self._identifiers[identifier] = path
+
+    def _identifier(self, obj: Mapping[str, Any], path: str, generated: str) -> str:
+        identifier = _optional_str(obj, "identifier", path) or generated
+        self._claim(identifier, path)
+        return identifier
+
+    def _stage(self, raw: object, path: str, index: int) -> tuple[StageSpec, _Node, list[_Node]]:
+        obj = _object(raw, path)
+        name = _name(obj, path)
+        identifier = self._identifier(obj, path, f"STAGE_{index}")
+        sequence = _sequence(obj, path, index)
+        depends_on = _string_list(obj, "depends_on", path)
+        run_always = _optional_bool(obj, "run_always", path, strings=False)
+        pre = self._steps(obj, "pre", path, f"STEP_{index}_pre", required=False)
+
+        jobs_path = f"{path}.jobs"
+        if obj.get("jobs") is None:
+            raise InvalidPipeline(jobs_path, "is required")
+        jobs: list[tuple[int, JobSpec]] = []
+        job_nodes: list[_Node] = []
+        for job_index, raw_job in enumerate(_array(obj["jobs"], jobs_path)):
+            job_path = f"{jobs_path}[{job_index}]"
+            job = self._job(raw_job, job_path, index, job_index)
+            jobs.append((job.sequence, job))
+            job_nodes.append(_Node(job.identifier, job_path, job.depends_on))
+
+        post = self._steps(obj, "post", path, f"STEP_{index}_post", required=False)
+        stage = StageSpec(
+            name=name,
+            identifier=identifier,
+            sequence=sequence,
+            jobs=_ordered(jobs, jobs_path, unique=True),
+            pre=pre,
+            post=post,
+            depends_on=depends_on,
+            run_always=run_always,
+        )
+        return stage, _Node(identifier, path, depends_on), job_nodes
+
+    def _job(self, raw: object, path: str, stage_index: int, index: int) -> JobSpec:
+        obj = _object(raw, path)
+        name = _name(obj, path)
+        identifier = self._identifier(obj, path, f"JOB_{stage_index}_{index}")
+        sequence = _sequence(obj, path, index)
+        depends_on = _string_list(obj, "depends_on", path)
+        condition = _optional_str(obj, "condition", path)
+        resource = _optional_str(obj, "resource", path)
+        timeout = _optional_str(obj, "timeout", path)
+        is_async = _optional_bool(obj, "async", path, strings=True)
+        steps = self._steps(obj, "steps", path, f"STEP_{stage_index}_{index}", required=True)
+        return JobSpec(
+            name=name,
+            identifier=identifier,
+            sequence=sequence,
+            steps=steps,
+            depends_on=depends_on,
+            condition=condition,
+            resource=resource,
+            timeout=timeout,
+            is_async=is_async,
+        )
+
+    def _steps(
+        self, obj: Mapping[str, Any], key: str, path: str, id_prefix: str, *, required: bool
+    ) -> tuple[StepSpec, ...]:
+        list_path = f"{path}.{key}"
+        if required:
+            if obj.get(key) is None:
+                raise InvalidPipeline(list_path, "is required")
+            raw_steps = _array(obj[key], list_path)
+            if not raw_steps:
+                raise InvalidPipeline(list_path, "must contain at least one step")
+        else:
+            raw_steps = _optional_array(obj, key, path)
+        steps = [
+            self._step(raw, f"{list_path}[{index}]", f"{id_prefix}_{index}", index)
+            for index, raw in enumerate(raw_steps)
+        ]
+        return _ordered([(step.sequence, step) for step in steps], list_path, unique=False)
+
+    def _step(self, raw: object, path: str, generated_id: str, index: int) -> StepSpec:
+        obj = _object(raw, path)
+        task_path = f"{path}.task"
+        task = obj.get("task")
+        if task is None:
+            raise InvalidPipeline(task_path, "is required")
+        if not isinstance(task, str):
+            raise _wrong_type(task_path, "a string", task)
+        if task not in SUPPORTED_TASKS:
+            raise InvalidPipeline(task_path, f"unknown task '{task}'")
+        name = _optional_str(obj, "name", path) or task
+        identifier = self._identifier(obj, path, generated_id)
+        sequence = _sequence(obj, path, index)
+        inputs = _inputs(obj, path)
+        multi_step_editable = _optional_int(obj, "multi_step_editable", path, 0)
+        step = StepSpec(
+            name=name,
+            identifier=identifier,
+            task=task,
+            sequence=sequence,
+            inputs=inputs,
+            business_type=_optional_str(obj, "business_type", path) or "Normal",
+            official_task_version=_optional_str(obj, "official_task_version", path),
+            multi_step_editable=multi_step_editable,
+        )
+        if task == SHELL_TASK:
+            script = step.input(SHELL_SCRIPT_INPUT)
+            if not isinstance(script, str) or not script.strip():
+                raise InvalidPipeline(
+                    f"{path}.inputs",
+                    f"a shell step needs a non-empty string '{SHELL_SCRIPT_INPUT}' input",
+                )
+        return step
+
+
+def _string_list(obj: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    items: list[str] = []
+    for index, value in enumerate(_optional_array(obj, key, path)):
+        item_path = f"{path}.{key}[{index}]"
+        if not isinstance(value, str):
+            raise _wrong_type(item_path, "a string", value)
+        if not value:
+            raise InvalidPipeline(item_path, "must not be empty")
+        if value in items:
+            raise InvalidPipeline(item_path, f"'{value}' is listed twice")
+        items.append(value)
+    return tuple(items)
+
+
+def _inputs(obj: Mapping[str, Any], path: str) -> tuple[tuple[str, Any], ...]:
+    pairs: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(_optional_array(obj, "inputs", path)):
+        item_path = f"{path}.inputs[{index}]"
+        item = _object(raw, item_path)
+        key = item.get("key")
+        if key is None:
+            raise InvalidPipeline(f"{item_path}.key", "is required")
+        if not isinstance(key, str):
+            raise _wrong_type(f"{item_path}.key", "a string", key)
+        if not key:
+            raise InvalidPipeline(f"{item_path}.key", "must not be empty")
+        if key in seen:
+            raise InvalidPipeline(f"{item_path}.key", f"duplicate input key '{key}'")
+        if "value" not in item:
+            raise InvalidPipeline(f"{item_path}.value", "is required")
+        seen.add(key)
+        pairs.append((key, item["value"]))
+    return tuple(pairs)
+
+
+def _check_dependencies(
+    nodes: list[_Node], kind: str, explain_unknown: Callable[[str], str | None]
+) -> None:
+    """Reject unknown targets, then self-dependencies and cycles, among one set of siblings."""
+    known = {node.identifier for node in nodes}
+    for node in nodes:
+        for index, dep in enumerate(node.depends_on):
+            if dep not in known:
+                problem = explain_unknown(dep) or f"unknown {kind} '{dep}'"
+                raise InvalidPipeline(f"{node.path}.depends_on[{index}]", problem)
+
+    position = {node.identifier: index for index, node in enumerate(nodes)}
+    by_id = {node.identifier: node for node in nodes}
+    done: set[str] = set()
+    for start in nodes:
+        if start.identifier in done:
+            continue
+        # Iterative DFS; `stack` holds the current path, each entry with its next edge to try.
+        stack: list[tuple[_Node, int]] = [(start, 0)]
+        on_path = {start.identifier}
+        while stack:
+            node, edge = stack[-1]
+            if edge == len(node.depends_on):
+                stack.pop()
+                on_path.discard(node.identifier)
+                done.add(node.identifier)
+                continue
+            stack[-1] = (node, edge + 1)
+            target = node.depends_on[edge]
+            if target in on_path:
+                ids = [entry.identifier for entry, _ in stack]
+                cycle = ids[ids.index(target) :]
+                # Report from the cycle member listed first, so the message is deterministic.
+                first = min(range(len(cycle)), key=lambda i: position[cycle[i]])
+                cycle = cycle[first:] + cycle[:first]
+                raise InvalidPipeline(
+                    f"{by_id[cycle[0]].path}.depends_on",
+                    "dependency cycle: " + " -> ".join([*cycle, cycle[0]]),
+                )
+            if target not in done:
+                on_path.add(target)
+                stack.append((by_id[target], 0))
