@@ -1,0 +1,1 @@
+"""Every SELECT, INSERT, UPDATE and DELETE; functions take the session first, then keywords."""

@@ -1,0 +1,47 @@
+"""Step log lines: append in order, read a window by line offset."""
+
+from collections.abc import Sequence
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stageline.store.tables import StepLog
+
+
+def append_log_lines(
+    session: Session, *, step_run_id: str, first_line_no: int, lines: Sequence[str], now: int
+) -> None:
+    session.add_all(
+        StepLog(step_run_id=step_run_id, line_no=first_line_no + i, content=line, created_at=now)
+        for i, line in enumerate(lines)
+    )
+    session.flush()
+
+
+def count_log_lines(session: Session, *, step_run_id: str) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(StepLog).where(StepLog.step_run_id == step_run_id)
+        )
+        or 0
+    )
+
+
+def read_log_lines(
+    session: Session,
+    *,
+    step_run_id: str,
+    start: int,
+    end: int | None,
+    limit: int,
+    sort: Literal["asc", "desc"],
+) -> list[tuple[int, str]]:
+    """(line_no, content) with start <= line_no (< end when given), `limit` of them in `sort`."""
+    query = select(StepLog.line_no, StepLog.content).where(
+        StepLog.step_run_id == step_run_id, StepLog.line_no >= start
+    )
+    if end is not None:
+        query = query.where(StepLog.line_no < end)
+    order = StepLog.line_no.asc() if sort == "asc" else StepLog.line_no.desc()
+    return [(row[0], row[1]) for row in session.execute(query.order_by(order).limit(limit))]

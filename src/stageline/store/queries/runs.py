@@ -1,0 +1,142 @@
+"""Runs and their stages, jobs and steps; the batch-status read path."""
+
+from collections.abc import Sequence
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
+
+
+def latest_runs(
+    session: Session, *, project_id: str, pipeline_ids: Sequence[str]
+) -> list[tuple[str, PipelineRun]]:
+    """(pipeline_id, latest run) for the live pipelines of the project among `pipeline_ids`.
+
+    Reads one pipeline row and one run row per ID through primary keys, however many runs the
+    history holds; stage statuses come from the run's denormalized `stage_summary`.
+    """
+    rows = session.execute(
+        select(Pipeline.id, PipelineRun)
+        .join(PipelineRun, PipelineRun.id == Pipeline.latest_run_id)
+        .where(
+            Pipeline.id.in_(pipeline_ids),
+            Pipeline.project_id == project_id,
+            Pipeline.deleted.is_(False),
+        )
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+def insert_run_tree(
+    session: Session,
+    run: PipelineRun,
+    stages: Sequence[StageRun],
+    jobs: Sequence[JobRun],
+    steps: Sequence[StepRun],
+) -> None:
+    session.add(run)
+    session.flush()
+    session.add_all(stages)
+    session.flush()
+    session.add_all(jobs)
+    session.flush()
+    session.add_all(steps)
+    session.flush()
+
+
+def read_run(
+    session: Session,
+    *,
+    run_id: str,
+    pipeline_id: str | None = None,
+    for_update: bool = False,
+) -> PipelineRun | None:
+    query = select(PipelineRun).where(PipelineRun.id == run_id)
+    if pipeline_id is not None:
+        query = query.where(PipelineRun.pipeline_id == pipeline_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def read_run_by_number(
+    session: Session, *, pipeline_id: str, run_number: int
+) -> PipelineRun | None:
+    return session.scalar(
+        select(PipelineRun).where(
+            PipelineRun.pipeline_id == pipeline_id, PipelineRun.run_number == run_number
+        )
+    )
+
+
+def list_runs(
+    session: Session,
+    *,
+    pipeline_id: str,
+    statuses: list[str] | None,
+    trigger_types: list[str] | None,
+    executor_ids: list[str] | None,
+    offset: int,
+    limit: int,
+    sort_key: Literal["start_time", "update_time"],
+    sort_dir: Literal["asc", "desc"],
+) -> tuple[int, list[PipelineRun]]:
+    query = select(PipelineRun).where(PipelineRun.pipeline_id == pipeline_id)
+    if statuses:
+        query = query.where(PipelineRun.status.in_(statuses))
+    if trigger_types:
+        query = query.where(PipelineRun.trigger_type.in_(trigger_types))
+    if executor_ids:
+        query = query.where(PipelineRun.executor_id.in_(executor_ids))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    column = PipelineRun.start_time if sort_key == "start_time" else PipelineRun.updated_at
+    order = column.asc() if sort_dir == "asc" else column.desc()
+    tiebreak = PipelineRun.run_number.asc() if sort_dir == "asc" else PipelineRun.run_number.desc()
+    runs = session.scalars(query.order_by(order, tiebreak).offset(offset).limit(limit))
+    return total, list(runs)
+
+
+def list_active_run_ids(session: Session, *, statuses: Sequence[str]) -> list[str]:
+    return list(session.scalars(select(PipelineRun.id).where(PipelineRun.status.in_(statuses))))
+
+
+def list_active_runs_of_pipeline(
+    session: Session, *, pipeline_id: str, statuses: Sequence[str]
+) -> list[str]:
+    return list(
+        session.scalars(
+            select(PipelineRun.id).where(
+                PipelineRun.pipeline_id == pipeline_id, PipelineRun.status.in_(statuses)
+            )
+        )
+    )
+
+
+def list_stages(session: Session, *, run_id: str) -> list[StageRun]:
+    return list(
+        session.scalars(
+            select(StageRun).where(StageRun.run_id == run_id).order_by(StageRun.sequence)
+        )
+    )
+
+
+def list_jobs(session: Session, *, run_id: str) -> list[JobRun]:
+    return list(
+        session.scalars(select(JobRun).where(JobRun.run_id == run_id).order_by(JobRun.sequence))
+    )
+
+
+def list_steps(session: Session, *, run_id: str) -> list[StepRun]:
+    return list(
+        session.scalars(select(StepRun).where(StepRun.run_id == run_id).order_by(StepRun.sequence))
+    )
+
+
+def read_job(session: Session, *, job_run_id: str) -> JobRun | None:
+    return session.get(JobRun, job_run_id)
+
+
+def read_step(session: Session, *, step_run_id: str) -> StepRun | None:
+    return session.get(StepRun, step_run_id)

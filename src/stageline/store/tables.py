@@ -1,0 +1,227 @@
+"""Every table, declared once; migrations in `migrations/versions` create the same schema.
+
+IDs are 32-character hex strings (a UUID without dashes), the CodeArts ID format.
+"""
+
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Constraint names are derived from table and column names so that migrations can name them on
+# both dialects; the double underscore keeps "pipeline_run" + "id" apart from "pipeline" + "run_id".
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s__%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s__%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s__%(constraint_name)s",
+    "fk": "fk_%(table_name)s__%(column_0_N_name)s__%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Id = String(32)
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: Json, list[Any]: Json}
+
+
+class Project(Base):
+    __tablename__ = "project"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class User(Base):
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProjectMember(Base):
+    __tablename__ = "project_member"
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class AccessKey(Base):
+    """An AK; its SK is derived from the installation's master secret and never stored."""
+
+    __tablename__ = "access_key"
+    access_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    failed_signatures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuthToken(Base):
+    """An IAM-style token, stored as the SHA-256 digest of the token text."""
+
+    __tablename__ = "auth_token"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Pipeline(Base):
+    __tablename__ = "pipeline"
+    __table_args__ = (Index(None, "project_id", "deleted", "name"),)
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    is_publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    manifest_version: Mapped[str] = mapped_column(String(16), default="3.0")
+    definition: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list[Any]] = mapped_column(default=list)
+    variables: Mapped[list[Any]] = mapped_column(default=list)
+    schedules: Mapped[list[Any]] = mapped_column(default=list)
+    triggers: Mapped[list[Any]] = mapped_column(default=list)
+    concurrency_control: Mapped[dict[str, Any] | None] = mapped_column()
+    group_id: Mapped[str | None] = mapped_column(String(32))
+    creator_id: Mapped[str] = mapped_column(Id)
+    updater_id: Mapped[str] = mapped_column(Id)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    run_counter: Mapped[int] = mapped_column(Integer, default=0)
+    """The highest run_number handed out; bumped under the row lock, so numbers have no gaps."""
+    latest_run_id: Mapped[str | None] = mapped_column(Id)
+    """The run with the highest run_number: the batch-status read path starts here. No foreign
+    key, so that pipeline and run rows never reference each other in a cycle."""
+
+
+class PipelineRun(Base):
+    __tablename__ = "pipeline_run"
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "run_number"),
+        Index(None, "status"),
+    )
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipeline.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(Id)
+    run_number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    trigger_type: Mapped[str] = mapped_column(String(16))
+    executor_id: Mapped[str] = mapped_column(Id)
+    executor_name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    message: Mapped[str | None] = mapped_column(Text)
+    build_params: Mapped[dict[str, Any] | None] = mapped_column()
+    artifact_params: Mapped[dict[str, Any] | None] = mapped_column()
+    sources: Mapped[list[Any]] = mapped_column(default=list)
+    variables: Mapped[list[Any]] = mapped_column(default=list)
+    """The variables this run resolved: [{name, value, is_secret}]."""
+    definition: Mapped[str] = mapped_column(Text)
+    """The pipeline definition as it was when the run started."""
+    stage_summary: Mapped[list[Any]] = mapped_column(default=list)
+    """[{id, name, sequence, status, start_time, end_time}] of every stage, rewritten in the
+    transaction that changes a stage, so batch status reads one row per pipeline."""
+    start_time: Mapped[int] = mapped_column(BigInteger)
+    end_time: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class StageRun(Base):
+    __tablename__ = "stage_run"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline_run.id", ondelete="CASCADE"), index=True
+    )
+    sequence: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    identifier: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    is_select: Mapped[bool] = mapped_column(Boolean, default=True)
+    run_always: Mapped[bool] = mapped_column(Boolean, default=False)
+    depends_on: Mapped[list[Any]] = mapped_column(default=list)
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
+    end_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class JobRun(Base):
+    __tablename__ = "job_run"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline_run.id", ondelete="CASCADE"), index=True
+    )
+    stage_run_id: Mapped[str] = mapped_column(
+        ForeignKey("stage_run.id", ondelete="CASCADE"), index=True
+    )
+    sequence: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    identifier: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    is_select: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_async: Mapped[bool] = mapped_column(Boolean, default=False)
+    depends_on: Mapped[list[Any]] = mapped_column(default=list)
+    condition: Mapped[str | None] = mapped_column(Text)
+    resource: Mapped[str | None] = mapped_column(Text)
+    timeout: Mapped[str | None] = mapped_column(String(32))
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
+    end_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class StepRun(Base):
+    __tablename__ = "step_run"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline_run.id", ondelete="CASCADE"), index=True
+    )
+    job_run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("job_run.id", ondelete="CASCADE"), index=True
+    )
+    stage_run_id: Mapped[str] = mapped_column(ForeignKey("stage_run.id", ondelete="CASCADE"))
+    placement: Mapped[str] = mapped_column(String(8), default="job")
+    """`job` for a job's step, `pre`/`post` for a stage's entry and exit steps."""
+    sequence: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    identifier: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    business_type: Mapped[str] = mapped_column(String(16), default="Normal")
+    official_task_version: Mapped[str | None] = mapped_column(String(32))
+    inputs: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
+    end_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class StepLog(Base):
+    """One line of a step's output; `line_no` counts from 0 and is the log API's offset."""
+
+    __tablename__ = "step_log"
+    __table_args__ = (UniqueConstraint("step_run_id", "line_no"),)
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    step_run_id: Mapped[str] = mapped_column(ForeignKey("step_run.id", ondelete="CASCADE"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
