@@ -1,0 +1,430 @@
+"""The run engine: starts runs, moves them stage by stage, applies executor events, stops runs.
+
+Every change happens in one write transaction that locks the run row first, so events of jobs
+running in parallel are applied one after another and roll-ups always see a consistent run.
+Jobs are handed to the dispatcher only after the transaction that queued them has committed.
+"""
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.orm import Session
+
+from stageline.domain.errors import Conflict, PipelineNotFound, RunNotFound
+from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK
+from stageline.domain.statuses import (
+    RUN_ACTIVE,
+    RUN_TERMINAL,
+    STAGE_STARTED,
+    STAGE_SUCCESSFUL,
+    STAGE_TERMINAL,
+    RunStatus,
+    StageStatus,
+    TriggerType,
+)
+from stageline.engine.clock import Clock, system_clock
+from stageline.engine.scheduler import Executor, plan_run
+from stageline.engine.transitions import roll_up, set_run_status, set_work_status
+from stageline.schemas.jobs import Dispatcher, JobAssignment, JobOutcome, StepAssignment
+from stageline.schemas.runs import RunCreate
+from stageline.store.database import Database
+from stageline.store.queries import logs as log_queries
+from stageline.store.queries import pipelines as pipeline_queries
+from stageline.store.queries import runs as run_queries
+from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
+
+log = logging.getLogger(__name__)
+
+S = StageStatus
+STAGE_ACTIVE = STAGE_STARTED | {S.QUEUED}
+NEEDS_MET = frozenset({S.COMPLETED, S.UNSELECTED})
+"""What a job's `depends_on` jobs must have ended as for it to start."""
+
+
+def job_environment(
+    pipeline: Pipeline, run: PipelineRun, stage: StageRun, job: JobRun
+) -> dict[str, str]:
+    """Run metadata and variables as every step of the job sees them (documented in README)."""
+    params = run.build_params or {}
+    commit = params.get("commit_id") or ""
+    env = {
+        "CI": "true",
+        "STAGELINE": "true",
+        "PROJECT_ID": run.project_id,
+        "PIPELINE_ID": pipeline.id,
+        "PIPELINE_NAME": pipeline.name,
+        "PIPELINE_RUN_ID": run.id,
+        "RUN_NUMBER": str(run.run_number),
+        "PIPELINE_NUMBER": str(run.run_number),
+        "TRIGGER_TYPE": run.trigger_type,
+        "EXECUTOR_ID": run.executor_id,
+        "EXECUTE_USER": run.executor_name,
+        "COMMIT_ID": commit,
+        "COMMIT_ID_SHORT": commit[:8],
+        "COMMIT_MESSAGE": params.get("message") or "",
+        "BUILD_TYPE": params.get("build_type") or "",
+        "BRANCH": params.get("target_branch") or "",
+        "TARGET_BRANCH": params.get("target_branch") or "",
+        "SOURCE_BRANCH": params.get("source_branch") or "",
+        "TAG": params.get("tag") or "",
+        "MERGE_ID": params.get("merge_id") or "",
+        "REPO_URL": params.get("git_url") or "",
+        "STAGE_NAME": stage.name,
+        "JOB_NAME": job.name,
+        "JOB_RUN_ID": job.id,
+    }
+    for variable in run.variables:
+        env[variable["name"]] = variable["value"]
+    return env
+
+
+def _script(step: StepRun) -> str | None:
+    if step.task != SHELL_TASK:
+        return None
+    return next((i["value"] for i in step.inputs if i["key"] == SHELL_SCRIPT_INPUT), None)
+
+
+class _RunState:
+    """A locked run with its stages, jobs and steps, loaded for one transaction."""
+
+    def __init__(self, session: Session, run: PipelineRun) -> None:
+        self.session = session
+        self.run = run
+        self.stages = run_queries.list_stages(session, run_id=run.id)
+        self.jobs = run_queries.list_jobs(session, run_id=run.id)
+        self.steps = run_queries.list_steps(session, run_id=run.id)
+
+    def job(self, job_run_id: str) -> JobRun | None:
+        return next((j for j in self.jobs if j.id == job_run_id), None)
+
+    def step(self, step_run_id: str) -> StepRun | None:
+        return next((s for s in self.steps if s.id == step_run_id), None)
+
+    def jobs_of(self, stage: StageRun) -> list[JobRun]:
+        return [j for j in self.jobs if j.stage_run_id == stage.id]
+
+    def steps_of_job(self, job: JobRun) -> list[StepRun]:
+        return [s for s in self.steps if s.job_run_id == job.id]
+
+    def entry_steps(self, stage: StageRun) -> list[StepRun]:
+        return [s for s in self.steps if s.stage_run_id == stage.id and s.placement == "pre"]
+
+
+EventApplier = Callable[[_RunState, int], None]
+"""Changes one executor event makes to a locked run, given the time."""
+
+
+class RunEngine:
+    """Implements `schemas.jobs.JobEvents` for the executor, and the run commands for the API."""
+
+    def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.clock = clock
+        self.dispatcher: Dispatcher | None = None
+        self._closing = False
+        self._log_next_line: dict[str, int] = {}
+        self._log_lock = threading.Lock()
+
+    def attach(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._closing = False
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        project_id: str,
+        pipeline_id: str,
+        request: RunCreate,
+        executor: Executor,
+        trigger: TriggerType = TriggerType.MANUAL,
+    ) -> str:
+        """Create a run with the next run number and queue its first stage; returns its ID."""
+        now = self.clock()
+        with self.db.writer() as session:
+            pipeline = pipeline_queries.read_pipeline(
+                session, project_id=project_id, pipeline_id=pipeline_id
+            )
+            if pipeline is None:
+                raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+            tree = plan_run(pipeline, request, executor=executor, trigger=trigger, now=now)
+            tree.run.run_number = pipeline_queries.next_run_number(
+                session, pipeline_id=pipeline.id, run_id=tree.run.id
+            )
+            run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
+            state = _RunState(session, tree.run)
+            to_dispatch = self._advance(state, pipeline, now)
+        self._dispatch(to_dispatch)
+        return tree.run.id
+
+    def stop_run(self, *, pipeline_id: str, run_id: str, stopped_by: str) -> None:
+        """Cancel every unfinished stage, job and step, and kill what is running."""
+        now = self.clock()
+        to_cancel: list[str] = []
+        with self.db.writer() as session:
+            run = run_queries.read_run(
+                session, run_id=run_id, pipeline_id=pipeline_id, for_update=True
+            )
+            if run is None:
+                raise RunNotFound(f"pipeline run {run_id} not found")
+            if run.status in RUN_TERMINAL:
+                raise Conflict(f"run #{run.run_number} has already ended ({run.status})")
+            state = _RunState(session, run)
+            message = f"canceled by {stopped_by}"
+            for job in state.jobs:
+                if job.status in STAGE_ACTIVE:
+                    to_cancel.append(job.id)
+                set_work_status(job, S.CANCELED, now=now, message=message)
+            for item in (*state.steps, *state.stages):
+                set_work_status(item, S.CANCELED, now=now)
+            roll_up(run, state.stages, state.jobs, now=now)
+            set_run_status(run, RunStatus.CANCELED, now=now, message=message)
+        if self.dispatcher is not None:
+            for job_run_id in to_cancel:
+                self.dispatcher.cancel(job_run_id)
+
+    def cancel_pipeline_runs(self, *, pipeline_id: str, stopped_by: str) -> None:
+        """Stop every unfinished run of a pipeline (when it is deleted)."""
+        with self.db.reader() as session:
+            run_ids = run_queries.list_active_runs_of_pipeline(
+                session, pipeline_id=pipeline_id, statuses=list(RUN_ACTIVE)
+            )
+        for run_id in run_ids:
+            with contextlib.suppress(Conflict):  # it may have ended on its own meanwhile
+                self.stop_run(pipeline_id=pipeline_id, run_id=run_id, stopped_by=stopped_by)
+
+    def fail_interrupted(self, reason: str) -> int:
+        """Mark runs left unfinished by a previous server process FAILED; returns how many.
+
+        Called at start-up, before the executor takes work, and at shutdown after it stopped.
+        """
+        now = self.clock()
+        with self.db.reader() as session:
+            run_ids = run_queries.list_active_run_ids(
+                session, statuses=[RunStatus.RUNNING, RunStatus.PAUSED]
+            )
+        for run_id in run_ids:
+            with self.db.writer() as session:
+                run = run_queries.read_run(session, run_id=run_id, for_update=True)
+                if run is None or run.status in RUN_TERMINAL:
+                    continue
+                state = _RunState(session, run)
+                for job in state.jobs:
+                    if job.status in STAGE_ACTIVE:
+                        set_work_status(job, S.FAILED, now=now, message=reason)
+                for step in state.steps:
+                    if step.status in STAGE_ACTIVE:
+                        set_work_status(step, S.FAILED, now=now, message=reason)
+                for stage in state.stages:
+                    if stage.status in STAGE_ACTIVE and not state.jobs_of(stage):
+                        set_work_status(stage, S.FAILED, now=now)
+                roll_up(run, state.stages, state.jobs, now=now)
+                set_run_status(run, RunStatus.FAILED, now=now, message=reason)
+        return len(run_ids)
+
+    def close(self) -> None:
+        """Ignore executor events from now on (the executor is being shut down)."""
+        self._closing = True
+
+    # -- executor events (schemas.jobs.JobEvents) -------------------------------------------
+
+    def job_started(self, job_run_id: str) -> None:
+        def apply(state: _RunState, now: int) -> None:
+            job = state.job(job_run_id)
+            if job is not None:
+                set_work_status(job, S.RUNNING, now=now)
+
+        self._apply_event(job_run_id, apply)
+
+    def step_started(self, job_run_id: str, step_run_id: str) -> None:
+        def apply(state: _RunState, now: int) -> None:
+            step = state.step(step_run_id)
+            if step is not None:
+                set_work_status(step, S.RUNNING, now=now)
+
+        self._apply_event(job_run_id, apply)
+
+    def step_log(self, step_run_id: str, lines: Sequence[str]) -> None:
+        if self._closing or not lines:
+            return
+        try:
+            with self._log_lock, self.db.writer() as session:
+                first = self._log_next_line.get(step_run_id)
+                if first is None:
+                    first = log_queries.count_log_lines(session, step_run_id=step_run_id)
+                log_queries.append_log_lines(
+                    session,
+                    step_run_id=step_run_id,
+                    first_line_no=first,
+                    lines=lines,
+                    now=self.clock(),
+                )
+                self._log_next_line[step_run_id] = first + len(lines)
+        except Exception:
+            log.exception("could not store %d log lines of step %s", len(lines), step_run_id)
+
+    def step_finished(
+        self, step_run_id: str, outcome: JobOutcome, *, exit_code: int | None, message: str | None
+    ) -> None:
+        with self._log_lock:
+            self._log_next_line.pop(step_run_id, None)
+        job_run_id = self._job_of_step(step_run_id)
+        if job_run_id is None:
+            return
+
+        def apply(state: _RunState, now: int) -> None:
+            step = state.step(step_run_id)
+            if step is None:
+                return
+            if set_work_status(step, S.RUNNING, now=now) or step.status == S.RUNNING:
+                step.exit_code = exit_code
+                set_work_status(step, S(outcome), now=now, message=message)
+
+        self._apply_event(job_run_id, apply)
+
+    def job_finished(self, job_run_id: str, outcome: JobOutcome, message: str | None) -> None:
+        def apply(state: _RunState, now: int) -> None:
+            job = state.job(job_run_id)
+            if job is None:
+                return
+            set_work_status(job, S.RUNNING, now=now)  # a job may fail before it started
+            if not set_work_status(job, S(outcome), now=now, message=message):
+                return
+            leftover = S.CANCELED if outcome == "CANCELED" else S.SKIPPED
+            for step in state.steps_of_job(job):
+                if step.status not in STAGE_TERMINAL:
+                    set_work_status(step, leftover, now=now)
+
+        self._apply_event(job_run_id, apply)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _job_of_step(self, step_run_id: str) -> str | None:
+        with self.db.reader() as session:
+            step = run_queries.read_step(session, step_run_id=step_run_id)
+            return step.job_run_id if step is not None else None
+
+    def _apply_event(self, job_run_id: str, apply: EventApplier) -> None:
+        if self._closing:
+            return
+        try:
+            to_dispatch = self._locked_apply(job_run_id, apply)
+        except Exception:
+            log.exception("could not apply an executor event for job %s", job_run_id)
+            return
+        self._dispatch(to_dispatch)
+
+    def _locked_apply(self, job_run_id: str, apply: EventApplier) -> list[JobAssignment]:
+        now = self.clock()
+        with self.db.writer() as session:
+            job = run_queries.read_job(session, job_run_id=job_run_id)
+            if job is None:
+                return []
+            run = run_queries.read_run(session, run_id=job.run_id, for_update=True)
+            if run is None or run.status in RUN_TERMINAL:
+                return []
+            state = _RunState(session, run)
+            apply(state, now)
+            pipeline = session.get(Pipeline, run.pipeline_id)
+            assert pipeline is not None
+            return self._advance(state, pipeline, now)
+
+    def _dispatch(self, jobs: list[JobAssignment]) -> None:
+        if self.dispatcher is None:
+            return
+        for job in jobs:
+            self.dispatcher.submit(job)
+
+    def _advance(self, state: _RunState, pipeline: Pipeline, now: int) -> list[JobAssignment]:
+        """Roll up, then queue whatever may start now: ready jobs of the current stage, or the
+        next stage once every earlier one succeeded. Loops because an empty stage ends at once."""
+        to_dispatch: list[JobAssignment] = []
+        while True:
+            roll_up(state.run, state.stages, state.jobs, now=now)
+            if state.run.status != RunStatus.RUNNING:
+                return to_dispatch
+            progressed = False
+            for stage in state.stages:
+                if stage.status in STAGE_ACTIVE:
+                    progressed |= self._queue_ready_jobs(state, pipeline, stage, now, to_dispatch)
+            if not any(stage.status in STAGE_ACTIVE for stage in state.stages):
+                progressed |= self._start_next_stage(state, pipeline, now, to_dispatch)
+            if not progressed:
+                return to_dispatch
+
+    def _start_next_stage(
+        self, state: _RunState, pipeline: Pipeline, now: int, to_dispatch: list[JobAssignment]
+    ) -> bool:
+        for stage in state.stages:
+            if stage.status == S.INIT:
+                break
+            if stage.status not in STAGE_SUCCESSFUL:
+                return False
+        else:
+            return False
+        set_work_status(stage, S.QUEUED, now=now)
+        for step in state.entry_steps(stage):  # stage entries (auto trigger) pass at once
+            for status in (S.QUEUED, S.RUNNING, S.COMPLETED):
+                set_work_status(step, status, now=now)
+        if not state.jobs_of(stage):
+            set_work_status(stage, S.RUNNING, now=now)
+            set_work_status(stage, S.COMPLETED, now=now)
+            return True
+        self._queue_ready_jobs(state, pipeline, stage, now, to_dispatch)
+        return True
+
+    def _queue_ready_jobs(
+        self,
+        state: _RunState,
+        pipeline: Pipeline,
+        stage: StageRun,
+        now: int,
+        to_dispatch: list[JobAssignment],
+    ) -> bool:
+        jobs = state.jobs_of(stage)
+        status_of = {job.identifier: S(job.status) for job in jobs}
+        progressed = False
+        for job in jobs:
+            if job.status != S.INIT:
+                continue
+            needs = [status_of[identifier] for identifier in job.depends_on]
+            if all(status in NEEDS_MET for status in needs):
+                set_work_status(job, S.QUEUED, now=now)
+                steps = state.steps_of_job(job)
+                for step in steps:
+                    set_work_status(step, S.QUEUED, now=now)
+                to_dispatch.append(self._assignment(state, pipeline, stage, job, steps))
+                progressed = True
+            elif any(status in STAGE_TERMINAL for status in needs):
+                set_work_status(
+                    job, S.SKIPPED, now=now, message="a job it depends on did not succeed"
+                )
+                for step in state.steps_of_job(job):
+                    set_work_status(step, S.SKIPPED, now=now)
+                progressed = True
+        return progressed
+
+    @staticmethod
+    def _assignment(
+        state: _RunState,
+        pipeline: Pipeline,
+        stage: StageRun,
+        job: JobRun,
+        steps: list[StepRun],
+    ) -> JobAssignment:
+        run = state.run
+        return JobAssignment(
+            job_run_id=job.id,
+            run_id=run.id,
+            pipeline_id=pipeline.id,
+            name=job.name,
+            steps=tuple(
+                StepAssignment(step_run_id=s.id, name=s.name, task=s.task, script=_script(s))
+                for s in steps
+            ),
+            env=job_environment(pipeline, run, stage, job),
+            secrets=tuple(v["value"] for v in run.variables if v["is_secret"] and v["value"]),
+        )

@@ -1,0 +1,241 @@
+"""Turn a pipeline and a run request into the rows of a new run: run, stages, jobs, steps.
+
+Resolves what the run is built from (variables, sources, build and artifact params, selected
+stages and jobs) and refuses requests that name things the pipeline does not have.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from stageline.domain.errors import InvalidInput
+from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition
+from stageline.domain.statuses import RunStatus, StageStatus, TriggerType
+from stageline.schemas.runs import RunCreate, RunSource
+from stageline.store.ids import new_id
+from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
+
+BUILD_PARAM_KEYS = (
+    "action",
+    "build_type",
+    "commit_id",
+    "event_type",
+    "merge_id",
+    "message",
+    "source_branch",
+    "tag",
+    "target_branch",
+    "codehub_id",
+    "git_url",
+    "source_codehub_id",
+    "source_codehub_url",
+    "source_codehub_http_url",
+)
+ARTIFACT_PARAM_KEYS = ("version", "branch_filter", "package_name", "organization")
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Who starts a run: `executor_id` / `executor_name` on the wire."""
+
+    user_id: str
+    display_name: str
+
+
+@dataclass
+class RunTree:
+    run: PipelineRun
+    stages: list[StageRun]
+    jobs: list[JobRun]
+    steps: list[StepRun]
+
+
+def resolve_variables(declared: list[dict[str, Any]], request: RunCreate) -> list[dict[str, Any]]:
+    """The pipeline's variables with this run's values; only `is_runtime` ones may be set."""
+    values = {v["name"]: dict(v) for v in declared}
+    for index, given in enumerate(request.variables or []):
+        variable = values.get(given.name)
+        if variable is None:
+            raise InvalidInput(f"variables[{index}].name: unknown variable '{given.name}'")
+        if not variable.get("is_runtime"):
+            raise InvalidInput(
+                f"variables[{index}].name: variable '{given.name}' is not settable at run time"
+                " (is_runtime is false)"
+            )
+        limits = variable.get("limits") or []
+        if variable.get("type") == "enum" and limits and given.value not in limits:
+            raise InvalidInput(f"variables[{index}].value: '{given.value}' is not one of {limits}")
+        variable["value"] = given.value
+    return [
+        {"name": v["name"], "value": v.get("value") or "", "is_secret": bool(v.get("is_secret"))}
+        for v in values.values()
+    ]
+
+
+def _build_params(
+    pipeline_sources: list[dict[str, Any]],
+    run_sources: list[RunSource],
+    trigger: TriggerType,
+) -> dict[str, Any]:
+    params: dict[str, Any] = dict.fromkeys(BUILD_PARAM_KEYS)
+    params["event_type"] = trigger.value
+    code = next((s["params"] for s in pipeline_sources if s.get("type") == "code"), None)
+    if code is not None:
+        params["codehub_id"] = code.get("codehub_id")
+        params["git_url"] = code.get("git_url")
+        if code.get("default_branch"):
+            params["build_type"] = "branch"
+            params["target_branch"] = code["default_branch"]
+    override = next((s.params for s in run_sources if s.type == "code"), None)
+    if override is not None:
+        params["git_url"] = override.git_url
+        params["codehub_id"] = override.codehub_id or params["codehub_id"]
+        if override.build_params is not None:
+            given = override.build_params
+            params["build_type"] = given.build_type
+            params["target_branch"] = given.target_branch or (
+                params["target_branch"] if given.build_type == "branch" else None
+            )
+            params["tag"] = given.tag
+            params["commit_id"] = given.commit_id
+            params["message"] = given.message
+            params["event_type"] = given.event_type or trigger.value
+        elif override.default_branch:
+            params["build_type"] = "branch"
+            params["target_branch"] = override.default_branch
+    return params
+
+
+def _artifact_params(pipeline_sources: list[dict[str, Any]]) -> dict[str, Any] | None:
+    artifact = next((s["params"] for s in pipeline_sources if s.get("type") == "artifact"), None)
+    if artifact is None:
+        return None
+    return {key: artifact.get(key) for key in ARTIFACT_PARAM_KEYS}
+
+
+def _selection(spec: PipelineSpec, request: RunCreate) -> tuple[set[str], set[str]]:
+    """Identifiers of the selected stages and jobs (everything when nothing is chosen)."""
+    stage_ids = {stage.identifier for stage in spec.stages}
+    job_ids = {job.identifier for _, job in spec.jobs()}
+    chosen_stages = set(stage_ids)
+    if request.choose_stages:
+        for index, identifier in enumerate(request.choose_stages):
+            if identifier not in stage_ids:
+                raise InvalidInput(f"choose_stages[{index}]: unknown stage '{identifier}'")
+        chosen_stages = set(request.choose_stages)
+    chosen_jobs = set(job_ids)
+    if request.choose_jobs:
+        for index, identifier in enumerate(request.choose_jobs):
+            if identifier not in job_ids:
+                raise InvalidInput(f"choose_jobs[{index}]: unknown job '{identifier}'")
+        chosen_jobs = set(request.choose_jobs)
+    return chosen_stages, chosen_jobs
+
+
+def _step_row(
+    spec: StepSpec, *, run_id: str, stage_run_id: str, job_run_id: str | None, placement: str
+) -> StepRun:
+    return StepRun(
+        id=new_id(),
+        run_id=run_id,
+        stage_run_id=stage_run_id,
+        job_run_id=job_run_id,
+        placement=placement,
+        sequence=spec.sequence,
+        name=spec.name,
+        identifier=spec.identifier,
+        task=spec.task,
+        business_type=spec.business_type,
+        official_task_version=spec.official_task_version,
+        inputs=[{"key": key, "value": value} for key, value in spec.inputs],
+        status=StageStatus.INIT,
+    )
+
+
+def plan_run(
+    pipeline: Pipeline,
+    request: RunCreate,
+    *,
+    executor: Executor,
+    trigger: TriggerType,
+    now: int,
+) -> RunTree:
+    """Build (but do not insert) a new run; its run_number is filled in by the caller."""
+    spec = parse_definition(pipeline.definition)
+    chosen_stages, chosen_jobs = _selection(spec, request)
+    run_sources = request.sources or []
+    run = PipelineRun(
+        id=new_id(),
+        pipeline_id=pipeline.id,
+        project_id=pipeline.project_id,
+        run_number=0,
+        status=RunStatus.RUNNING,
+        trigger_type=trigger.value,
+        executor_id=executor.user_id,
+        executor_name=executor.display_name,
+        description=request.description or "",
+        build_params=_build_params(pipeline.sources, run_sources, trigger),
+        artifact_params=_artifact_params(pipeline.sources),
+        sources=[s.model_dump(exclude_none=True) for s in run_sources] or pipeline.sources,
+        variables=resolve_variables(pipeline.variables, request),
+        definition=pipeline.definition,
+        start_time=now,
+        updated_at=now,
+    )
+    tree = RunTree(run=run, stages=[], jobs=[], steps=[])
+    for stage_spec in spec.stages:
+        stage_selected = stage_spec.identifier in chosen_stages
+        stage = StageRun(
+            id=new_id(),
+            run_id=run.id,
+            sequence=stage_spec.sequence,
+            name=stage_spec.name,
+            identifier=stage_spec.identifier,
+            status=StageStatus.INIT if stage_selected else StageStatus.UNSELECTED,
+            is_select=stage_selected,
+            run_always=stage_spec.run_always,
+            depends_on=list(stage_spec.depends_on),
+        )
+        tree.stages.append(stage)
+        for placement, step_specs in (("pre", stage_spec.pre), ("post", stage_spec.post)):
+            tree.steps.extend(
+                _step_row(
+                    s, run_id=run.id, stage_run_id=stage.id, job_run_id=None, placement=placement
+                )
+                for s in step_specs
+            )
+        for job_spec in stage_spec.jobs:
+            job_selected = stage_selected and job_spec.identifier in chosen_jobs
+            job = JobRun(
+                id=new_id(),
+                run_id=run.id,
+                stage_run_id=stage.id,
+                sequence=job_spec.sequence,
+                name=job_spec.name,
+                identifier=job_spec.identifier,
+                status=StageStatus.INIT if job_selected else StageStatus.UNSELECTED,
+                is_select=job_selected,
+                is_async=job_spec.is_async,
+                depends_on=list(job_spec.depends_on),
+                condition=job_spec.condition,
+                resource=job_spec.resource,
+                timeout=job_spec.timeout,
+            )
+            tree.jobs.append(job)
+            tree.steps.extend(
+                _step_row(
+                    s, run_id=run.id, stage_run_id=stage.id, job_run_id=job.id, placement="job"
+                )
+                for s in job_spec.steps
+            )
+        if (
+            stage_selected
+            and stage_spec.jobs
+            and all(
+                job.status == StageStatus.UNSELECTED
+                for job in tree.jobs
+                if job.stage_run_id == stage.id
+            )
+        ):
+            stage.status = StageStatus.UNSELECTED
+            stage.is_select = False
+    return tree
