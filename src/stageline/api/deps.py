@@ -1,0 +1,91 @@
+"""Dependencies every route declares: the services, the caller, and the role it needs."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from stageline.api.render import Renderer
+from stageline.auth.principals import (
+    IAM_PREFIX,
+    Authenticator,
+    Principal,
+    SignedRequest,
+    header_list,
+)
+from stageline.auth.roles import Role
+from stageline.domain.errors import Unauthenticated
+from stageline.engine.clock import Clock
+from stageline.engine.runs import RunEngine
+from stageline.settings import Settings
+from stageline.store.database import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    engine: RunEngine
+    authenticator: Authenticator
+    renderer: Renderer
+    clock: Clock
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+async def authenticate(request: Request) -> Principal:
+    """X-Auth-Token if present, else an SDK-HMAC-SHA256 signature, else 401."""
+    services = _services(request)
+    now = services.clock()
+    token = request.headers.get("x-auth-token")
+    if token:
+        return await run_in_threadpool(services.authenticator.from_token, token, now=now)
+    if "authorization" in request.headers:
+        scope = request.scope
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        signed = SignedRequest(
+            method=request.method,
+            raw_path=raw_path.decode("latin-1"),
+            raw_query=scope.get("query_string", b"").decode("latin-1"),
+            headers=header_list(scope["headers"]),
+            body=await request.body(),
+        )
+        return await run_in_threadpool(services.authenticator.from_signature, signed, now=now)
+    raise Unauthenticated(IAM_PREFIX + "x-auth-token not found")
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    project_id: str
+    role: Role
+
+
+def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that authenticates and checks `needed` on the path's project."""
+
+    async def check(
+        project_id: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticate)],
+    ) -> Caller:
+        services = _services(request)
+        held = await run_in_threadpool(
+            services.authenticator.require, principal, project_id=project_id, needed=needed
+        )
+        return Caller(principal=principal, project_id=project_id, role=held)
+
+    return check
+
+
+ViewerCaller = Annotated[Caller, Depends(requires(Role.VIEWER))]
+DeveloperCaller = Annotated[Caller, Depends(requires(Role.DEVELOPER))]
+AdminCaller = Annotated[Caller, Depends(requires(Role.ADMIN))]

@@ -1,0 +1,163 @@
+"""Pipelines: create, list, show, update, delete (`/v5/{project_id}/api/pipelines…`)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from sqlalchemy.orm import Session
+
+from stageline.api.deps import AdminCaller, ServicesDep, ViewerCaller
+from stageline.domain.errors import Conflict, InvalidInput, PipelineNotFound
+from stageline.domain.pipeline import parse_definition
+from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
+from stageline.store.ids import new_id
+from stageline.store.queries import identity
+from stageline.store.queries import pipelines as pipeline_queries
+from stageline.store.tables import Pipeline
+
+router = APIRouter(prefix="/v5/{project_id}/api/pipelines")
+
+
+def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
+    """Validate what a PipelineDTO says and turn it into column values."""
+    parse_definition(body.definition)
+    names: set[str] = set()
+    variables = []
+    for index, variable in enumerate(body.variables):
+        if variable.name in names:
+            raise InvalidInput(f"variables[{index}].name: duplicate variable '{variable.name}'")
+        names.add(variable.name)
+        stored = variable.model_dump()
+        stored["sequence"] = variable.sequence or index + 1
+        variables.append(stored)
+    return {
+        "name": body.name,
+        "description": body.description or "",
+        "is_publish": body.is_publish,
+        "manifest_version": body.manifest_version,
+        "definition": body.definition,
+        "sources": [s.model_dump(exclude_none=True) for s in body.sources],
+        "variables": variables,
+        "schedules": [{"uuid": s.get("uuid") or new_id(), **s} for s in body.schedules],
+        "triggers": body.triggers,
+        "group_id": body.group_id,
+        "concurrency_control": (
+            body.concurrency_control.model_dump(exclude_none=True)
+            if body.concurrency_control
+            else None
+        ),
+    }
+
+
+def _refuse_duplicate_name(
+    session: Session, project_id: str, name: str, own_id: str | None
+) -> None:
+    if pipeline_queries.name_taken(session, project_id=project_id, name=name, except_id=own_id):
+        raise Conflict(f"name: a pipeline named '{name}' already exists in this project")
+
+
+@router.post("")
+def create_pipeline_new(
+    caller: AdminCaller, services: ServicesDep, body: PipelineCreate
+) -> dict[str, str]:
+    fields = _stored_fields(body)
+    now = services.clock()
+    with services.db.writer() as session:
+        _refuse_duplicate_name(session, caller.project_id, body.name, None)
+        pipeline = Pipeline(
+            id=new_id(),
+            project_id=caller.project_id,
+            creator_id=caller.principal.user_id,
+            updater_id=caller.principal.user_id,
+            created_at=now,
+            updated_at=now,
+            run_counter=0,
+            deleted=False,
+            **fields,
+        )
+        pipeline_queries.insert_pipeline(session, pipeline)
+    return {"pipeline_id": pipeline.id}
+
+
+@router.post("/list")
+def list_pipelines(
+    caller: ViewerCaller,
+    services: ServicesDep,
+    query: Annotated[PipelineListQuery | None, Body()] = None,
+) -> dict[str, Any]:
+    query = query or PipelineListQuery()
+    with services.db.reader() as session:
+        project = identity.read_project(session, project_id=caller.project_id)
+        assert project is not None
+        total, rows = pipeline_queries.list_pipelines(
+            session,
+            project_id=caller.project_id,
+            name=query.name,
+            is_publish=query.is_publish,
+            creator_ids=query.creator_ids,
+            latest_statuses=list(query.status) if query.status else None,
+            offset=query.offset,
+            limit=query.limit,
+            sort_key=query.sort_key,
+            sort_dir=query.sort_dir,
+        )
+    render = services.renderer.pipeline_item
+    return {
+        "offset": query.offset,
+        "limit": query.limit,
+        "total": total,
+        "current_system_time": services.clock(),
+        "pipelines": [render(p, latest, project_name=project.name) for p, latest in rows],
+    }
+
+
+@router.get("/{pipeline_id}")
+def show_pipeline_detail(
+    caller: ViewerCaller, services: ServicesDep, pipeline_id: str
+) -> dict[str, Any]:
+    with services.db.reader() as session:
+        pipeline = pipeline_queries.read_pipeline(
+            session, project_id=caller.project_id, pipeline_id=pipeline_id
+        )
+        if pipeline is None:
+            raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+        project = identity.read_project(session, project_id=caller.project_id)
+        creator = identity.read_user(session, user_id=pipeline.creator_id)
+    assert project is not None
+    return services.renderer.pipeline(
+        pipeline,
+        project_name=project.name,
+        creator_name=creator.display_name if creator else "",
+    )
+
+
+@router.put("/{pipeline_id}")
+def update_pipeline_info(
+    caller: AdminCaller, services: ServicesDep, pipeline_id: str, body: PipelineCreate
+) -> dict[str, str]:
+    fields = _stored_fields(body)
+    with services.db.writer() as session:
+        pipeline = pipeline_queries.read_pipeline(
+            session, project_id=caller.project_id, pipeline_id=pipeline_id, for_update=True
+        )
+        if pipeline is None:
+            raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+        _refuse_duplicate_name(session, caller.project_id, body.name, pipeline.id)
+        fields.update(updater_id=caller.principal.user_id, updated_at=services.clock())
+        pipeline_queries.update_pipeline(session, pipeline, fields)
+    return {"pipeline_id": pipeline_id}
+
+
+@router.delete("/{pipeline_id}")
+def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> dict[str, str]:
+    """Soft delete: the pipeline disappears from every read at once; unfinished runs stop."""
+    with services.db.writer() as session:
+        pipeline = pipeline_queries.read_pipeline(
+            session, project_id=caller.project_id, pipeline_id=pipeline_id, for_update=True
+        )
+        if pipeline is None:
+            raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+        pipeline_queries.update_pipeline(
+            session, pipeline, {"deleted": True, "updated_at": services.clock()}
+        )
+    services.engine.cancel_pipeline_runs(pipeline_id=pipeline_id, stopped_by=caller.principal.name)
+    return {"pipeline_id": pipeline_id}

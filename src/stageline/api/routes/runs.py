@@ -1,0 +1,172 @@
+"""Runs of a pipeline: run, stop, detail, list, step logs
+(`/v5/{project_id}/api/pipelines/{pipeline_id}/…`)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from sqlalchemy.orm import Session
+
+from stageline.api.deps import DeveloperCaller, ServicesDep, ViewerCaller
+from stageline.domain.errors import InvalidInput, PipelineNotFound, RunNotFound, StepNotFound
+from stageline.domain.statuses import STAGE_TERMINAL
+from stageline.engine.scheduler import Executor
+from stageline.schemas.runs import LogQuery, RunCreate, RunListQuery
+from stageline.store.queries import logs as log_queries
+from stageline.store.queries import pipelines as pipeline_queries
+from stageline.store.queries import runs as run_queries
+from stageline.store.tables import Pipeline, PipelineRun
+
+router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}")
+
+
+def _pipeline(session: Session, project_id: str, pipeline_id: str) -> Pipeline:
+    pipeline = pipeline_queries.read_pipeline(
+        session, project_id=project_id, pipeline_id=pipeline_id
+    )
+    if pipeline is None:
+        raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+    return pipeline
+
+
+def _run(session: Session, pipeline: Pipeline, run_id: str) -> PipelineRun:
+    run = run_queries.read_run(session, run_id=run_id, pipeline_id=pipeline.id)
+    if run is None:
+        raise RunNotFound(f"pipeline run {run_id} not found")
+    return run
+
+
+@router.post("/run")
+def run_pipeline(
+    caller: DeveloperCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    body: Annotated[RunCreate | None, Body()] = None,
+) -> dict[str, Any]:
+    principal = caller.principal
+    run_id = services.engine.start_run(
+        project_id=caller.project_id,
+        pipeline_id=pipeline_id,
+        request=body or RunCreate(),
+        executor=Executor(user_id=principal.user_id, display_name=principal.display_name),
+    )
+    return {"pipeline_run_id": run_id}
+
+
+@router.post("/pipeline-runs/{pipeline_run_id}/stop")
+def stop_pipeline_run(
+    caller: DeveloperCaller, services: ServicesDep, pipeline_id: str, pipeline_run_id: str
+) -> dict[str, bool]:
+    with services.db.reader() as session:
+        _pipeline(session, caller.project_id, pipeline_id)
+    services.engine.stop_run(
+        pipeline_id=pipeline_id, run_id=pipeline_run_id, stopped_by=caller.principal.name
+    )
+    return {"success": True}
+
+
+@router.get("/pipeline-runs/detail")
+def show_pipeline_run_detail(
+    caller: ViewerCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    pipeline_run_id: str | None = None,
+    pipeline_run_number: str | None = None,
+) -> dict[str, Any]:
+    """By ID, by number, or — with neither — the latest run."""
+    with services.db.reader() as session:
+        pipeline = _pipeline(session, caller.project_id, pipeline_id)
+        if pipeline_run_id:
+            run = _run(session, pipeline, pipeline_run_id)
+        elif pipeline_run_number:
+            if not pipeline_run_number.isdigit() or int(pipeline_run_number) < 1:
+                raise InvalidInput(
+                    f"pipeline_run_number: '{pipeline_run_number}' is not a run number (1, 2, …)"
+                )
+            found = run_queries.read_run_by_number(
+                session, pipeline_id=pipeline.id, run_number=int(pipeline_run_number)
+            )
+            if found is None:
+                raise RunNotFound(f"pipeline {pipeline_id} has no run #{pipeline_run_number}")
+            run = found
+        else:
+            if pipeline.latest_run_id is None:
+                raise RunNotFound(f"pipeline {pipeline_id} has never run")
+            run = _run(session, pipeline, pipeline.latest_run_id)
+        stages = run_queries.list_stages(session, run_id=run.id)
+        jobs = run_queries.list_jobs(session, run_id=run.id)
+        steps = run_queries.list_steps(session, run_id=run.id)
+    return services.renderer.run_detail(pipeline, run, stages, jobs, steps, now=services.clock())
+
+
+@router.post("/pipeline-runs/list")
+def list_pipeline_runs(
+    caller: ViewerCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    query: Annotated[RunListQuery | None, Body()] = None,
+) -> dict[str, Any]:
+    query = query or RunListQuery()
+    with services.db.reader() as session:
+        pipeline = _pipeline(session, caller.project_id, pipeline_id)
+        total, runs = run_queries.list_runs(
+            session,
+            pipeline_id=pipeline.id,
+            statuses=list(query.status) if query.status else None,
+            trigger_types=list(query.trigger_type) if query.trigger_type else None,
+            executor_ids=query.executor_ids,
+            offset=query.offset,
+            limit=query.limit,
+            sort_key=query.sort_key,
+            sort_dir=query.sort_dir,
+        )
+    render = services.renderer.latest_run
+    return {
+        "offset": query.offset,
+        "limit": query.limit,
+        "total": total,
+        "pipeline_runs": [render(run, include_stage_id=True) for run in runs],
+    }
+
+
+@router.post("/pipeline-runs/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/logs")
+def show_pipeline_log(
+    caller: ViewerCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    pipeline_run_id: str,
+    job_run_id: str,
+    step_run_id: str,
+    query: LogQuery,
+) -> dict[str, Any]:
+    """A window of a step's log by line offsets; `end_offset` of the answer is where to go on.
+
+    `has_more` is true while more lines exist past the window or the step is still running.
+    """
+    with services.db.reader() as session:
+        pipeline = _pipeline(session, caller.project_id, pipeline_id)
+        run = _run(session, pipeline, pipeline_run_id)
+        step = run_queries.read_step(session, step_run_id=step_run_id)
+        if step is None or step.run_id != run.id or step.job_run_id != job_run_id:
+            raise StepNotFound(f"step run {step_run_id} not found in job run {job_run_id}")
+        start = query.start_offset or 0
+        end = query.end_offset or None
+        lines = log_queries.read_log_lines(
+            session, step_run_id=step.id, start=start, end=end, limit=query.limit, sort=query.sort
+        )
+        total = log_queries.count_log_lines(session, step_run_id=step.id)
+        still_writing = step.status not in STAGE_TERMINAL
+    numbers = [number for number, _ in lines]
+    first = min(numbers, default=start)
+    last = max(numbers, default=start - 1) + 1
+    if query.sort == "asc":
+        has_more = last < (end if end is not None else total) or still_writing
+    else:
+        has_more = first > start or still_writing
+    text = "".join(f"{content}\n" for _, content in lines)
+    return {
+        "has_more": has_more,
+        "start_offset": str(first),
+        "end_offset": str(last),
+        "log": text,
+        "step_run_id": step.id,
+    }

@@ -1,0 +1,23 @@
+"""POST /v3/auth/tokens — IAM-style password tokens, returned in X-Subject-Token."""
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Body
+from starlette.responses import Response
+
+from stageline.api.deps import ServicesDep
+from stageline.auth.iam import issue_token
+
+router = APIRouter()
+
+
+@router.post("/v3/auth/tokens")
+def keystone_create_token(services: ServicesDep, body: dict[str, Any] = Body()) -> Response:
+    token, payload = issue_token(services.db, services.settings, body, now=services.clock())
+    return Response(
+        orjson.dumps(payload),
+        status_code=201,
+        media_type="application/json",
+        headers={"X-Subject-Token": token},
+    )

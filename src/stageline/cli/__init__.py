@@ -1,0 +1,1 @@
+"""The `stageline` command: the composition root. May import anything; nothing imports it."""

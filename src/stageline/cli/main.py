@@ -1,0 +1,160 @@
+"""`stageline serve | migrate | admin …` — each command imports what it needs when it runs."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from stageline.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+admin = typer.Typer(no_args_is_help=True, help="Projects, users, members and access keys.")
+app.add_typer(admin, name="admin")
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: embedded SQLite).")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _settings(database_url: str | None = None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if database_url:
+        values["database_url"] = database_url
+    return Settings(**values)
+
+
+def _database(settings: Settings) -> Any:
+    from stageline.store import migrate
+    from stageline.store.database import Database
+
+    db = Database(settings.effective_database_url)
+    migrate.upgrade(db.engine)
+    return db
+
+
+def _report(result: dict[str, Any], as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(result) if as_json else text)
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {getattr(error, 'message', error)}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    database_url: DatabaseUrl = None,
+    demo: Annotated[
+        bool, typer.Option(help="Create demo data and run each demo pipeline.")
+    ] = False,
+) -> None:
+    """Migrate the database and serve the API with the built-in executor."""
+    import uvicorn
+
+    from stageline.api.app import create_app
+
+    settings = _settings(database_url, host=host, port=port)
+    db = _database(settings)
+    app_ = create_app(settings, db=db)
+    if demo:
+        from stageline.cli.demo import install_demo
+
+        install_demo(app_, settings, db)
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command("migrate")
+def migrate_command(database_url: DatabaseUrl = None) -> None:
+    """Bring the database schema up to date."""
+    _database(_settings(database_url))
+    typer.echo("database is up to date")
+
+
+@admin.command("create-project")
+def create_project(name: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    from stageline.auth import accounts
+    from stageline.domain.errors import DomainError
+    from stageline.engine.clock import system_clock
+
+    db = _database(_settings(database_url))
+    try:
+        project_id = accounts.create_project(db, name=name, now=system_clock())
+    except DomainError as error:
+        _fail(error)
+    _report({"project_id": project_id}, as_json, project_id)
+
+
+@admin.command("create-user")
+def create_user(
+    name: str,
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    display_name: Annotated[str | None, typer.Option(help="Shown as executor_name.")] = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    from stageline.auth import accounts
+    from stageline.domain.errors import DomainError
+    from stageline.engine.clock import system_clock
+
+    db = _database(_settings(database_url))
+    try:
+        user_id = accounts.create_user(
+            db, name=name, password=password, display_name=display_name, now=system_clock()
+        )
+    except DomainError as error:
+        _fail(error)
+    _report({"user_id": user_id, "name": name}, as_json, user_id)
+
+
+@admin.command("add-member")
+def add_member(
+    project_id: str,
+    user_name: str,
+    role: Annotated[str, typer.Option(help="viewer, developer or admin.")],
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    from stageline.auth import accounts
+    from stageline.auth.roles import Role
+    from stageline.domain.errors import DomainError
+
+    try:
+        parsed = Role.parse(role)
+    except ValueError as error:
+        _fail(error)
+    db = _database(_settings(database_url))
+    try:
+        accounts.add_member(db, project_id=project_id, user_name=user_name, role=parsed)
+    except DomainError as error:
+        _fail(error)
+    result = {"project_id": project_id, "user_name": user_name, "role": parsed.label}
+    _report(result, as_json, f"{user_name} is now a {parsed.label} of {project_id}")
+
+
+@admin.command("create-access-key")
+def create_access_key(
+    user_name: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Print a new AK/SK pair. The SK is shown once and cannot be read back."""
+    from stageline.auth import accounts
+    from stageline.domain.errors import DomainError
+    from stageline.engine.clock import system_clock
+
+    settings = _settings(database_url)
+    db = _database(settings)
+    try:
+        pair = accounts.create_access_key(db, settings, user_name=user_name, now=system_clock())
+    except DomainError as error:
+        _fail(error)
+    _report({"ak": pair.ak, "sk": pair.sk}, as_json, f"AK: {pair.ak}\nSK: {pair.sk}")
+
+
+def main() -> None:
+    if Path(sys.argv[0]).name == "__main__.py":
+        sys.argv[0] = "stageline"
+    app()
