@@ -17,7 +17,9 @@ from stageline.store.database import Database
 TERMINAL_RUN = {"COMPLETED", "FAILED", "CANCELED", "IGNORED"}
 
 
-def shell_job(identifier: str, script: str, *, name: str | None = None, **extra: Any) -> dict[str, Any]:
+def shell_job(
+    identifier: str, script: str, *, name: str | None = None, **extra: Any
+) -> dict[str, Any]:
     return {
         "identifier": identifier,
         "name": name or identifier,
@@ -49,6 +51,7 @@ class User:
     name: str
     password: str
     user_id: str
+    display_name: str
     token: str = ""
 
     @property
@@ -79,12 +82,15 @@ class World:
         for role in ("admin", "developer", "viewer", "outsider"):
             name = f"{role}-{suffix}"
             password = secrets.token_urlsafe(12)
+            display_name = f"{role.title()} {suffix}"
             user_id = accounts.create_user(
-                db, name=name, password=password, now=now, display_name=f"{role.title()} {suffix}"
+                db, name=name, password=password, now=now, display_name=display_name
             )
             if role != "outsider":
-                accounts.add_member(db, project_id=project_id, user_name=name, role=Role.parse(role))
-            user = User(name, password, user_id)
+                accounts.add_member(
+                    db, project_id=project_id, user_name=name, role=Role.parse(role)
+                )
+            user = User(name, password, user_id, display_name)
             user.token = login(client, name, password)
             users[role] = user
         return cls(client, db, settings, project_id, **users)
@@ -94,13 +100,20 @@ class World:
         return f"/v5/{self.project_id}/api"
 
     def create_pipeline(self, definition_text: str = PASSING, **fields: Any) -> str:
-        body = {"name": f"p-{secrets.token_hex(4)}", "is_publish": False, "definition": definition_text, **fields}
+        body = {
+            "name": f"p-{secrets.token_hex(4)}",
+            "is_publish": False,
+            "definition": definition_text,
+            **fields,
+        }
         response = self.client.post(f"{self.base}/pipelines", json=body, headers=self.admin.headers)
         assert response.status_code == 200, response.text
         pipeline_id: str = response.json()["pipeline_id"]
         return pipeline_id
 
-    def run(self, pipeline_id: str, body: dict[str, Any] | None = None, user: User | None = None) -> str:
+    def run(
+        self, pipeline_id: str, body: dict[str, Any] | None = None, user: User | None = None
+    ) -> str:
         response = self.client.post(
             f"{self.base}/pipelines/{pipeline_id}/run",
             json=body,
@@ -112,7 +125,9 @@ class World:
 
     def status(self, *pipeline_ids: str, user: User | None = None) -> list[dict[str, Any]]:
         response = self.client.post(
-            f"{self.base}/pipelines/status", json=list(pipeline_ids), headers=(user or self.viewer).headers
+            f"{self.base}/pipelines/status",
+            json=list(pipeline_ids),
+            headers=(user or self.viewer).headers,
         )
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()
@@ -121,13 +136,17 @@ class World:
     def detail(self, pipeline_id: str, run_id: str | None = None) -> dict[str, Any]:
         params = {"pipeline_run_id": run_id} if run_id else {}
         response = self.client.get(
-            f"{self.base}/pipelines/{pipeline_id}/pipeline-runs/detail", params=params, headers=self.viewer.headers
+            f"{self.base}/pipelines/{pipeline_id}/pipeline-runs/detail",
+            params=params,
+            headers=self.viewer.headers,
         )
         assert response.status_code == 200, response.text
         detail: dict[str, Any] = response.json()
         return detail
 
-    def wait_for(self, pipeline_id: str, run_id: str, statuses: set[str] = TERMINAL_RUN, timeout: float = 60) -> dict[str, Any]:
+    def wait_for(
+        self, pipeline_id: str, run_id: str, statuses: set[str] = TERMINAL_RUN, timeout: float = 60
+    ) -> dict[str, Any]:
         """Poll run detail until the run reaches one of `statuses` (a bound, not a timing check)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -141,7 +160,12 @@ class World:
 
 def login(client: TestClient, name: str, password: str, **scope: Any) -> str:
     body: dict[str, Any] = {
-        "auth": {"identity": {"methods": ["password"], "password": {"user": {"name": name, "password": password}}}}
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": name, "password": password}},
+            }
+        }
     }
     if scope:
         body["auth"]["scope"] = scope

@@ -181,7 +181,8 @@ class RunEngine:
             for item in (*state.steps, *state.stages):
                 set_work_status(item, S.CANCELED, now=now)
             roll_up(run, state.stages, state.jobs, now=now)
-            set_run_status(run, RunStatus.CANCELED, now=now, message=message)
+            set_run_status(run, RunStatus.CANCELED, now=now)  # if it was between stages
+            run.message = message
         if self.dispatcher is not None:
             for job_run_id in to_cancel:
                 self.dispatcher.cancel(job_run_id)
@@ -222,7 +223,8 @@ class RunEngine:
                     if stage.status in STAGE_ACTIVE and not state.jobs_of(stage):
                         set_work_status(stage, S.FAILED, now=now)
                 roll_up(run, state.stages, state.jobs, now=now)
-                set_run_status(run, RunStatus.FAILED, now=now, message=reason)
+                set_run_status(run, RunStatus.FAILED, now=now)  # if it was between stages
+                run.message = reason
         return len(run_ids)
 
     def close(self) -> None:
@@ -398,7 +400,7 @@ class RunEngine:
                     set_work_status(step, S.QUEUED, now=now)
                 to_dispatch.append(self._assignment(state, pipeline, stage, job, steps))
                 progressed = True
-            elif any(status in STAGE_TERMINAL for status in needs):
+            elif any(s in STAGE_TERMINAL and s not in NEEDS_MET for s in needs):
                 set_work_status(
                     job, S.SKIPPED, now=now, message="a job it depends on did not succeed"
                 )

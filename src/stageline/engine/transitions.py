@@ -44,9 +44,7 @@ def set_work_status(
     return True
 
 
-def set_run_status(
-    run: PipelineRun, proposed: RunStatus, *, now: int, message: str | None = None
-) -> bool:
+def set_run_status(run: PipelineRun, proposed: RunStatus, *, now: int) -> bool:
     decision = decide(RunStatus(run.status), proposed)
     if not decision.accepted:
         if RunStatus(run.status) is not proposed:
@@ -54,8 +52,6 @@ def set_run_status(
         return False
     run.status = proposed
     run.end_time = now if proposed in RUN_TERMINAL else None
-    if message is not None:
-        run.message = message
     run.updated_at = now
     return True
 

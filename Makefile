@@ -1,0 +1,54 @@
+# Every verb works on a fresh machine that has python3 and make; `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP     := $(VENV)/.dev-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run serve migrate test test-sqlite lint fmt check clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME_STAMP)
+
+install: $(RUNTIME_STAMP) ## create the virtualenv and install Stageline
+
+run: $(RUNTIME_STAMP) ## serve on http://127.0.0.1:8080 with SQLite, the built-in executor and demo data
+	$(BIN)/stageline serve --demo
+
+serve: $(RUNTIME_STAMP) ## serve without demo data (settings from STAGELINE_* variables)
+	$(BIN)/stageline serve
+
+migrate: $(RUNTIME_STAMP) ## bring the configured database's schema up to date
+	$(BIN)/stageline migrate
+
+test: $(DEV_STAMP) ## run the whole suite on SQLite and PostgreSQL
+	$(BIN)/python -m pytest
+
+test-sqlite: $(DEV_STAMP) ## run the suite on SQLite only
+	$(BIN)/python -m pytest -k "not postgresql"
+
+lint: $(DEV_STAMP) ## ruff lint and format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+fmt: $(DEV_STAMP) ## format and autofix
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+check: lint test ## what CI runs
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) .stageline

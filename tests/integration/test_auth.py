@@ -1,0 +1,286 @@
+"""Tokens, AK/SK signatures and project roles over the real app."""
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stageline.auth import accounts, signing
+from stageline.engine.clock import system_clock
+from stageline.settings import Settings
+from stageline.store.database import Database
+from stageline.store.queries import identity
+from tests.factories import World, login
+
+
+def token_body(name: str, password: str, **extra: Any) -> dict[str, Any]:
+    user: dict[str, Any] = {"name": name, "password": password, **extra}
+    return {"auth": {"identity": {"methods": ["password"], "password": {"user": user}}}}
+
+
+class TestKeystoneTokens:
+    def test_a_token_is_created_in_the_iam_shape(self, world: World) -> None:
+        body = token_body(
+            world.developer.name, world.developer.password, domain={"name": "stageline"}
+        )
+        body["auth"]["scope"] = {"project": {"id": world.project_id}}
+        response = world.client.post("/v3/auth/tokens", json=body)
+        assert response.status_code == 201
+        token = response.headers["X-Subject-Token"]
+        assert len(token) >= 40
+        payload = response.json()["token"]
+        assert payload["methods"] == ["password"]
+        assert payload["user"]["id"] == world.developer.user_id
+        assert payload["user"]["name"] == world.developer.name
+        assert payload["user"]["domain"]["name"] == "stageline"
+        assert payload["project"]["id"] == world.project_id
+        assert payload["roles"] == [{"id": "developer", "name": "developer"}]
+        assert payload["expires_at"].endswith("Z")
+        assert payload["issued_at"][10] == "T"
+
+    def test_wrong_password_and_unknown_user_get_the_same_401(self, world: World) -> None:
+        wrong = world.client.post(
+            "/v3/auth/tokens", json=token_body(world.viewer.name, "nope-nope")
+        )
+        unknown = world.client.post(
+            "/v3/auth/tokens", json=token_body("nobody-" + secrets.token_hex(3), "x")
+        )
+        assert wrong.status_code == unknown.status_code == 401
+        assert wrong.json()["error_msg"] == unknown.json()["error_msg"]
+        assert "X-Subject-Token" not in wrong.headers
+
+    def test_another_account_is_refused(self, world: World) -> None:
+        body = token_body(
+            world.viewer.name, world.viewer.password, domain={"name": "other-account"}
+        )
+        assert world.client.post("/v3/auth/tokens", json=body).status_code == 401
+
+    def test_a_malformed_request_is_a_400_naming_the_field(self, world: World) -> None:
+        response = world.client.post("/v3/auth/tokens", json={"auth": {"identity": {}}})
+        assert response.status_code == 400
+        assert "auth.identity" in response.json()["error_msg"]
+
+    def test_tokens_are_stored_only_as_digests(self, world: World, db: Database) -> None:
+        token = login(world.client, world.viewer.name, world.viewer.password)
+        with db.reader() as session:
+            from stageline.store.tables import AuthToken
+
+            digests = [row.digest for row in session.query(AuthToken).all()]
+        assert token not in digests
+        assert all(len(d) == 64 for d in digests)
+
+    def test_an_expired_token_is_refused(self, world: World, db: Database) -> None:
+        from stageline.auth.secrets import mint_token, token_digest
+
+        token = mint_token()
+        with db.writer() as session:
+            identity.insert_token(
+                session,
+                digest=token_digest(token),
+                user_id=world.viewer.user_id,
+                project_id=None,
+                issued_at=1,
+                expires_at=system_clock() - 1,
+            )
+        response = world.client.post(
+            f"{world.base}/pipelines/status", json=[], headers={"X-Auth-Token": token}
+        )
+        assert response.status_code == 401
+        assert "token expires" in response.json()["error_msg"]
+
+    def test_a_token_scoped_to_one_project_does_not_open_another(
+        self, world: World, client: TestClient, db: Database, settings: Settings
+    ) -> None:
+        other = World.create(client, db, settings)
+        from stageline.auth.roles import Role
+
+        accounts.add_member(
+            db, project_id=other.project_id, user_name=world.viewer.name, role=Role.VIEWER
+        )
+        scoped = login(
+            world.client, world.viewer.name, world.viewer.password, project={"id": world.project_id}
+        )
+        ok = client.post(
+            f"{world.base}/pipelines/status", json=[], headers={"X-Auth-Token": scoped}
+        )
+        elsewhere = client.post(
+            f"{other.base}/pipelines/status", json=[], headers={"X-Auth-Token": scoped}
+        )
+        unscoped = client.post(
+            f"{other.base}/pipelines/status", json=[], headers=world.viewer.headers
+        )
+        assert (ok.status_code, elsewhere.status_code, unscoped.status_code) == (200, 403, 200)
+
+
+class TestRoles:
+    def test_missing_credentials_are_a_401(self, world: World) -> None:
+        response = world.client.post(f"{world.base}/pipelines/status", json=[])
+        assert response.status_code == 401
+        assert response.json()["error_code"] == "APIGW.0301"
+        assert response.json()["request_id"] == response.headers["X-Request-Id"]
+
+    def test_a_bad_token_is_a_401(self, world: World) -> None:
+        response = world.client.post(
+            f"{world.base}/pipelines/status", json=[], headers={"X-Auth-Token": "garbage"}
+        )
+        assert response.status_code == 401
+
+    def test_an_unknown_project_is_a_404(self, world: World) -> None:
+        response = world.client.post(
+            f"/v5/{secrets.token_hex(16)}/api/pipelines/status",
+            json=[],
+            headers=world.viewer.headers,
+        )
+        assert response.status_code == 404
+        assert response.json()["error_code"] == "DEVPIPE.00011412"
+
+    def test_a_non_member_is_a_403(self, world: World) -> None:
+        response = world.client.post(
+            f"{world.base}/pipelines/status", json=[], headers=world.outsider.headers
+        )
+        assert response.status_code == 403
+        assert response.json()["error_code"] == "DEVCP.00014031"
+
+    @pytest.mark.parametrize(
+        ("role", "create", "run"),
+        [("viewer", 403, 403), ("developer", 403, 200), ("admin", 200, 200)],
+    )
+    def test_each_role_may_do_what_it_says(
+        self, world: World, role: str, create: int, run: int
+    ) -> None:
+        user = getattr(world, role)
+        body = {
+            "name": f"r-{secrets.token_hex(3)}",
+            "is_publish": False,
+            "definition": '{"stages":[]}',
+        }
+        created = world.client.post(f"{world.base}/pipelines", json=body, headers=user.headers)
+        assert created.status_code == create
+        pipeline_id = world.create_pipeline()
+        started = world.client.post(
+            f"{world.base}/pipelines/{pipeline_id}/run", headers=user.headers
+        )
+        assert started.status_code == run
+        listed = world.client.post(f"{world.base}/pipelines/list", json={}, headers=user.headers)
+        assert listed.status_code == 200
+
+
+def signed(
+    client: TestClient, method: str, path: str, ak: str, sk: str, body: bytes = b"", **kw: Any
+) -> Any:
+    url = f"http://testserver{path}"
+    headers = signing.sign(
+        method,
+        url,
+        {"Content-Type": "application/json;charset=utf-8", "X-Project-Id": "iam-project"},
+        body,
+        ak,
+        sk,
+        **kw,
+    )
+    return client.request(method, urlsplit(url).path, content=body, headers=headers)
+
+
+class TestAccessKeys:
+    def test_a_signed_request_is_accepted(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
+        )
+        response = signed(
+            world.client, "POST", f"{world.base}/pipelines/status", pair.ak, pair.sk, b"[]"
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == []
+
+    def test_a_tampered_body_is_refused(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
+        )
+        headers = signing.sign(
+            "POST",
+            f"http://testserver{world.base}/pipelines/status",
+            {"Content-Type": "application/json"},
+            b"[]",
+            pair.ak,
+            pair.sk,
+        )
+        response = world.client.post(
+            f"{world.base}/pipelines/status", content=b"[ ]", headers=headers
+        )
+        assert response.status_code == 401
+        assert response.json()["error_msg"].endswith("verify aksk signature fail")
+
+    def test_a_stale_date_is_apigw_0303(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
+        )
+        stale = datetime.now(tz=UTC) - timedelta(minutes=16)
+        response = signed(
+            world.client,
+            "POST",
+            f"{world.base}/pipelines/status",
+            pair.ak,
+            pair.sk,
+            b"[]",
+            now=stale,
+        )
+        assert response.status_code == 401
+        assert response.json()["error_code"] == "APIGW.0303"
+
+    def test_five_bad_signatures_in_a_row_lock_the_key(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
+        )
+        path = f"{world.base}/pipelines/status"
+        for _ in range(5):
+            assert (
+                signed(world.client, "POST", path, pair.ak, "wrong-secret", b"[]").status_code
+                == 401
+            )
+        locked = signed(world.client, "POST", path, pair.ak, pair.sk, b"[]")
+        assert locked.status_code == 401
+        assert "reach the limit" in locked.json()["error_msg"]
+
+    def test_a_good_signature_resets_the_failure_count(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
+        )
+        path = f"{world.base}/pipelines/status"
+        for _ in range(4):
+            signed(world.client, "POST", path, pair.ak, "wrong-secret", b"[]")
+        assert signed(world.client, "POST", path, pair.ak, pair.sk, b"[]").status_code == 200
+        for _ in range(4):
+            signed(world.client, "POST", path, pair.ak, "wrong-secret", b"[]")
+        assert signed(world.client, "POST", path, pair.ak, pair.sk, b"[]").status_code == 200
+
+    def test_an_unknown_ak_is_refused(self, world: World) -> None:
+        response = signed(
+            world.client, "POST", f"{world.base}/pipelines/status", "NOSUCHKEY", "x", b"[]"
+        )
+        assert response.status_code == 401
+        assert "ak not exist" in response.json()["error_msg"]
+
+    def test_the_x_project_id_header_need_not_match_the_path(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
+        )
+        response = signed(
+            world.client, "POST", f"{world.base}/pipelines/status", pair.ak, pair.sk, b"[]"
+        )
+        assert response.status_code == 200
