@@ -45,7 +45,8 @@ class TestLifecycle:
         assert "exited with code 7" in bad["message"]
         assert bad["steps"][0]["status"] == "FAILED"
         never = detail["stages"][2]
-        assert never["start_time"] is None and never["end_time"] is None
+        assert never["start_time"] is None
+        assert never["end_time"] is None
         assert never["jobs"][0]["status"] == "INIT"
         assert detail["end_time"] >= detail["start_time"]
 
@@ -64,7 +65,8 @@ class TestLifecycle:
         detail = world.wait_for(pipeline_id, world.run(pipeline_id))
         p1, p2, after = detail["stages"][0]["jobs"]
         assert detail["status"] == "COMPLETED"
-        assert p1["start_time"] < p2["end_time"] and p2["start_time"] < p1["end_time"]  # overlapped
+        assert p1["start_time"] < p2["end_time"]
+        assert p2["start_time"] < p1["end_time"]
         assert after["start_time"] >= max(p1["end_time"], p2["end_time"])
 
     def test_a_job_whose_dependency_failed_is_skipped(self, world: World) -> None:
@@ -129,7 +131,8 @@ class TestLifecycle:
 
 class TestInputs:
     def test_steps_see_run_metadata_and_runtime_variables(self, world: World) -> None:
-        script = 'echo "$PIPELINE_ID $PIPELINE_RUN_ID $RUN_NUMBER $BRANCH $TRIGGER_TYPE $GREETING $TOKEN"'
+        script = 'echo "$PIPELINE_ID $PIPELINE_RUN_ID $RUN_NUMBER $BRANCH $TRIGGER_TYPE" '
+        script += '"$GREETING $TOKEN"'
         pipeline_id = world.create_pipeline(
             definition(stage("S", shell_job("ENV", script))),
             variables=[
