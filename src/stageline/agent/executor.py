@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "SHELL", "TMPDIR")
 """The only variables of the executor's own environment a step sees; no server secrets leak."""
 LOG_FLUSH_SECONDS = 0.2
-LOG_FLUSH_LINES = 200
 MAX_LINE_CHARS = 65_536
 KILL_GRACE_SECONDS = 5.0
 MASK = "***"

@@ -5,6 +5,7 @@ not at all, since each is an HMAC of its AK under the installation's master secr
 """
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -24,14 +25,13 @@ def hash_password(password: str) -> str:
 def check_password(password: str, stored: str) -> bool:
     try:
         scheme, salt_b64, digest_b64 = stored.split("$")
-    except ValueError:
+        salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+    except (ValueError, binascii.Error):
         return False
     if scheme != "scrypt":
         return False
-    digest = hashlib.scrypt(
-        password.encode(), salt=base64.b64decode(salt_b64), n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P
-    )
-    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return hmac.compare_digest(digest, expected)
 
 
 DUMMY_PASSWORD_HASH = hash_password(secrets.token_hex(8))

@@ -1,0 +1,268 @@
+"""Tests for `stageline.domain.transitions` and the vocabularies of `stageline.domain.statuses`.
+
+The allowed edges are written out here on purpose: the test states the intended state machine
+and checks every ordered pair of statuses against it, so a changed edge table shows up as a
+failing pair rather than silently agreeing with itself.
+"""
+
+from collections import deque
+from itertools import product
+
+import pytest
+
+from stageline.domain.statuses import STAGE_TERMINAL, RunStatus, StageStatus, TriggerType
+from stageline.domain.transitions import Decision, decide
+
+S = StageStatus
+R = RunStatus
+
+EXPECTED_STAGE_EDGES: frozenset[tuple[StageStatus, StageStatus]] = frozenset(
+    {
+        (S.INIT, S.QUEUED),
+        (S.INIT, S.SUSPEND),
+        (S.INIT, S.SKIPPED),
+        (S.INIT, S.UNSELECTED),
+        (S.INIT, S.IGNORED),
+        (S.INIT, S.CANCELED),
+        (S.QUEUED, S.RUNNING),
+        (S.QUEUED, S.SKIPPED),
+        (S.QUEUED, S.CANCELED),
+        (S.QUEUED, S.FAILED),
+        (S.SUSPEND, S.QUEUED),
+        (S.SUSPEND, S.IGNORED),
+        (S.SUSPEND, S.CANCELED),
+        (S.RUNNING, S.COMPLETED),
+        (S.RUNNING, S.FAILED),
+        (S.RUNNING, S.CANCELED),
+        (S.RUNNING, S.PAUSED),
+        (S.RUNNING, S.ASYNC_RUNNING),
+        (S.RUNNING, S.REDISPATCH),
+        (S.PAUSED, S.RUNNING),
+        (S.PAUSED, S.FAILED),
+        (S.PAUSED, S.CANCELED),
+        (S.REDISPATCH, S.QUEUED),
+        (S.REDISPATCH, S.FAILED),
+        (S.REDISPATCH, S.CANCELED),
+        (S.ASYNC_RUNNING, S.COMPLETED),
+        (S.ASYNC_RUNNING, S.ASYNC_FAILED),
+        (S.ASYNC_RUNNING, S.CANCELED),
+        # Retries: failed or canceled work goes back into the queue.
+        (S.FAILED, S.QUEUED),
+        (S.CANCELED, S.QUEUED),
+    }
+)
+
+EXPECTED_RUN_EDGES: frozenset[tuple[RunStatus, RunStatus]] = frozenset(
+    {
+        (R.RUNNING, R.COMPLETED),
+        (R.RUNNING, R.FAILED),
+        (R.RUNNING, R.CANCELED),
+        (R.RUNNING, R.PAUSED),
+        (R.PAUSED, R.RUNNING),
+        (R.PAUSED, R.FAILED),
+        (R.PAUSED, R.CANCELED),
+        (R.SUSPEND, R.RUNNING),
+        (R.SUSPEND, R.IGNORED),
+        (R.SUSPEND, R.CANCELED),
+        # Retries of a whole run.
+        (R.FAILED, R.RUNNING),
+        (R.CANCELED, R.RUNNING),
+    }
+)
+
+STAGE_PAIRS = list(product(StageStatus, StageStatus))
+RUN_PAIRS = list(product(RunStatus, RunStatus))
+
+
+def _pair_id(pair: tuple[StageStatus, StageStatus] | tuple[RunStatus, RunStatus]) -> str:
+    return f"{pair[0].value}->{pair[1].value}"
+
+
+def _allowed_targets(status: StageStatus) -> set[StageStatus]:
+    return {target for target in StageStatus if decide(status, target).accepted}
+
+
+class TestDecideStage:
+    @pytest.mark.parametrize("pair", STAGE_PAIRS, ids=_pair_id)
+    def test_accepts_exactly_the_expected_edges(
+        self, pair: tuple[StageStatus, StageStatus]
+    ) -> None:
+        current, proposed = pair
+
+        decision = decide(current, proposed)
+
+        assert decision.accepted is (pair in EXPECTED_STAGE_EDGES)
+
+    @pytest.mark.parametrize("pair", STAGE_PAIRS, ids=_pair_id)
+    def test_refusals_carry_a_reason_and_acceptances_do_not(
+        self, pair: tuple[StageStatus, StageStatus]
+    ) -> None:
+        decision = decide(*pair)
+
+        if decision.accepted:
+            assert decision.reason == ""
+        else:
+            assert decision.reason.strip() != ""
+
+    @pytest.mark.parametrize("status", list(StageStatus), ids=str)
+    def test_staying_put_is_refused_as_already(self, status: StageStatus) -> None:
+        decision = decide(status, status)
+
+        assert decision == Decision(accepted=False, reason=f"already {status.value}")
+        assert "already" in decision.reason
+
+    def test_refusal_names_both_statuses(self) -> None:
+        decision = decide(S.COMPLETED, S.RUNNING)
+
+        assert not decision.accepted
+        assert "COMPLETED" in decision.reason
+        assert "RUNNING" in decision.reason
+
+    def test_expected_table_has_thirty_edges(self) -> None:
+        # Guards the hand-written table itself against accidental loss of rows.
+        assert len(EXPECTED_STAGE_EDGES) == 30
+
+
+class TestStageGraph:
+    def test_every_status_is_reachable_from_init(self) -> None:
+        seen = {S.INIT}
+        frontier = deque([S.INIT])
+        while frontier:
+            for target in _allowed_targets(frontier.popleft()):
+                if target not in seen:
+                    seen.add(target)
+                    frontier.append(target)
+
+        assert seen == set(StageStatus)
+
+    def test_terminal_group_is_exactly_the_end_states(self) -> None:
+        assert (
+            frozenset(
+                {
+                    S.COMPLETED,
+                    S.FAILED,
+                    S.CANCELED,
+                    S.SKIPPED,
+                    S.IGNORED,
+                    S.UNSELECTED,
+                    S.ASYNC_FAILED,
+                }
+            )
+            == STAGE_TERMINAL
+        )
+
+    @pytest.mark.parametrize("status", sorted(STAGE_TERMINAL), ids=str)
+    def test_terminal_statuses_only_leave_through_a_retry(self, status: StageStatus) -> None:
+        retry_edges = {(S.FAILED, S.QUEUED), (S.CANCELED, S.QUEUED)}
+
+        outgoing = {(status, target) for target in _allowed_targets(status)}
+
+        assert outgoing == {edge for edge in retry_edges if edge[0] == status}
+
+
+class TestDecideRun:
+    @pytest.mark.parametrize("pair", RUN_PAIRS, ids=_pair_id)
+    def test_accepts_exactly_the_expected_edges(self, pair: tuple[RunStatus, RunStatus]) -> None:
+        current, proposed = pair
+
+        decision = decide(current, proposed)
+
+        assert decision.accepted is (pair in EXPECTED_RUN_EDGES)
+
+    @pytest.mark.parametrize("pair", RUN_PAIRS, ids=_pair_id)
+    def test_refusals_carry_a_reason_and_acceptances_do_not(
+        self, pair: tuple[RunStatus, RunStatus]
+    ) -> None:
+        decision = decide(*pair)
+
+        if decision.accepted:
+            assert decision.reason == ""
+        else:
+            assert decision.reason.strip() != ""
+
+    @pytest.mark.parametrize("status", list(RunStatus), ids=str)
+    def test_staying_put_is_refused_as_already(self, status: RunStatus) -> None:
+        decision = decide(status, status)
+
+        assert decision == Decision(accepted=False, reason=f"already {status.value}")
+
+    @pytest.mark.parametrize(
+        ("run_edge", "stage_edge"),
+        [
+            ((R.FAILED, R.RUNNING), (S.FAILED, S.RUNNING)),
+            ((R.CANCELED, R.RUNNING), (S.CANCELED, S.RUNNING)),
+            ((R.SUSPEND, R.RUNNING), (S.SUSPEND, S.RUNNING)),
+        ],
+        ids=["FAILED->RUNNING", "CANCELED->RUNNING", "SUSPEND->RUNNING"],
+    )
+    def test_run_statuses_use_the_run_table_despite_equal_spellings(
+        self,
+        run_edge: tuple[RunStatus, RunStatus],
+        stage_edge: tuple[StageStatus, StageStatus],
+    ) -> None:
+        # StrEnum members with the same spelling compare equal; the verdicts must still differ.
+        assert run_edge == stage_edge
+
+        assert decide(*run_edge).accepted
+        assert not decide(*stage_edge).accepted
+
+    def test_expected_table_has_twelve_edges(self) -> None:
+        assert len(EXPECTED_RUN_EDGES) == 12
+
+
+class TestVocabularies:
+    @pytest.mark.parametrize("status", list(RunStatus), ids=str)
+    def test_run_status_wire_value_is_its_name(self, status: RunStatus) -> None:
+        assert status.value == status.name
+
+    @pytest.mark.parametrize("status", list(StageStatus), ids=str)
+    def test_stage_status_wire_value_is_its_name(self, status: StageStatus) -> None:
+        assert status.value == status.name
+
+    def test_trigger_type_wire_values(self) -> None:
+        assert [trigger.value for trigger in TriggerType] == [
+            "Manual",
+            "Scheduler",
+            "MR",
+            "Push",
+            "CreateTag",
+            "Issue",
+            "Note",
+        ]
+
+    @pytest.mark.parametrize(
+        ("enum", "count"),
+        [(RunStatus, 7), (StageStatus, 14), (TriggerType, 7)],
+        ids=["RunStatus", "StageStatus", "TriggerType"],
+    )
+    def test_vocabulary_sizes(self, enum: type, count: int) -> None:
+        assert len(list(enum)) == count
+
+    def test_run_status_names(self) -> None:
+        assert {s.value for s in RunStatus} == {
+            "COMPLETED",
+            "RUNNING",
+            "FAILED",
+            "CANCELED",
+            "PAUSED",
+            "SUSPEND",
+            "IGNORED",
+        }
+
+    def test_stage_status_names(self) -> None:
+        assert {s.value for s in StageStatus} == {
+            "INIT",
+            "QUEUED",
+            "RUNNING",
+            "CANCELED",
+            "COMPLETED",
+            "FAILED",
+            "SKIPPED",
+            "IGNORED",
+            "PAUSED",
+            "SUSPEND",
+            "ASYNC_RUNNING",
+            "ASYNC_FAILED",
+            "UNSELECTED",
+            "REDISPATCH",
+        }
