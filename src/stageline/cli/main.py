@@ -20,10 +20,20 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 def _settings(database_url: str | None = None, **overrides: Any) -> Settings:
+    """Settings from STAGELINE_* variables, with the flags given on the command line on top."""
+    from pydantic import ValidationError
+
     values = {k: v for k, v in overrides.items() if v is not None}
     if database_url:
         values["database_url"] = database_url
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        typer.echo(f"error: invalid setting: {problems}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 def _database(settings: Settings) -> Any:
@@ -49,6 +59,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     database_url: DatabaseUrl = None,
+    public_base_url: Annotated[
+        str | None, typer.Option(help="Base of modify_url/detail_url links.")
+    ] = None,
+    display_timezone: Annotated[
+        str | None, typer.Option(help="Zone of stage times, e.g. UTC+08:00 or Europe/Berlin.")
+    ] = None,
+    batch_max_ids: Annotated[
+        int | None, typer.Option(help="Most pipeline IDs one batch-status call may ask for.")
+    ] = None,
     demo: Annotated[
         bool, typer.Option(help="Create demo data and run each demo pipeline.")
     ] = False,
@@ -58,7 +77,14 @@ def serve(
 
     from stageline.api.app import create_app
 
-    settings = _settings(database_url, host=host, port=port)
+    settings = _settings(
+        database_url,
+        host=host,
+        port=port,
+        public_base_url=public_base_url,
+        display_timezone=display_timezone,
+        batch_max_ids=batch_max_ids,
+    )
     db = _database(settings)
     app_ = create_app(settings, db=db)
     if demo:
