@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve migrate test test-sqlite lint fmt check clean
+.PHONY: help install run serve migrate test test-sqlite lint typecheck fmt check clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,15 +40,19 @@ test: $(DEV_STAMP) ## run the whole suite on SQLite and PostgreSQL
 test-sqlite: $(DEV_STAMP) ## run the suite on SQLite only
 	$(BIN)/python -m pytest -k "not postgresql"
 
-lint: $(DEV_STAMP) ## ruff lint and format check
+lint: $(DEV_STAMP) ## ruff lint, format check and the import-linter layer contracts
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports
+
+typecheck: $(DEV_STAMP) ## mypy --strict over src and tests
+	$(BIN)/mypy src tests
 
 fmt: $(DEV_STAMP) ## format and autofix
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
-check: lint test ## what CI runs
+check: lint typecheck test ## what CI runs
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .stageline

@@ -93,7 +93,16 @@ class World:
             user = User(name, password, user_id, display_name)
             user.token = login(client, name, password)
             users[role] = user
-        return cls(client, db, settings, project_id, **users)
+        return cls(
+            client,
+            db,
+            settings,
+            project_id,
+            admin=users["admin"],
+            developer=users["developer"],
+            viewer=users["viewer"],
+            outsider=users["outsider"],
+        )
 
     @property
     def base(self) -> str:
@@ -171,4 +180,4 @@ def login(client: TestClient, name: str, password: str, **scope: Any) -> str:
         body["auth"]["scope"] = scope
     response = client.post("/v3/auth/tokens", json=body)
     assert response.status_code == 201, response.text
-    return response.headers["X-Subject-Token"]
+    return str(response.headers["X-Subject-Token"])

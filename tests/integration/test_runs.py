@@ -226,7 +226,10 @@ class TestReads:
         second = world.run(pipeline_id)
         world.wait_for(pipeline_id, second)
         url = f"{world.base}/pipelines/{pipeline_id}/pipeline-runs/detail"
-        get = lambda **params: world.client.get(url, params=params, headers=world.viewer.headers)  # noqa: E731
+
+        def get(**params: str) -> Any:
+            return world.client.get(url, params=params, headers=world.viewer.headers)
+
         assert get(pipeline_run_id=first).json()["run_number"] == 1
         assert get(pipeline_run_number="2").json()["id"] == second
         assert get().json()["id"] == second

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO
 
 from stageline.schemas.jobs import JobAssignment, JobEvents, JobOutcome, StepAssignment
 
@@ -52,7 +53,7 @@ class _LineBuffer:
         self._lock = threading.Lock()
         self._mask = mask
 
-    def read_from(self, stream: "subprocess.IO[bytes]") -> None:
+    def read_from(self, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if len(text) > MAX_LINE_CHARS:

@@ -6,6 +6,7 @@ exceptions are logged with their request ID and answered with a generic 500, nev
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -73,7 +74,7 @@ def _domain_error(request: Request, error: Exception) -> Response:
     return error_response(request.scope, 400, VALIDATION_CODE, error.message)
 
 
-def field_path(location: tuple[Any, ...] | list[Any]) -> str:
+def field_path(location: Sequence[Any]) -> str:
     """("body", "variables", 0, "name") -> "variables[0].name"; the bare body is "body"."""
     parts = list(location)
     if parts and parts[0] in {"body", "query", "path", "header"}:
@@ -88,14 +89,14 @@ def field_path(location: tuple[Any, ...] | list[Any]) -> str:
 
 def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    problems = error.errors()
-    first = problems[0] if problems else {"loc": ("body",), "msg": "invalid request"}
+    problems: list[dict[str, Any]] = list(error.errors())
+    first: dict[str, Any] = problems[0] if problems else {"loc": ("body",), "msg": "invalid"}
     if first.get("type") == "json_invalid":
         message = "request body is not valid JSON"
     elif first.get("type") == "missing" and tuple(first["loc"]) == ("body",):
         message = "body: a JSON body is required"
     elif first.get("type") == "string_pattern_mismatch":
-        pattern = first.get("ctx", {}).get("pattern", "")
+        pattern = (first.get("ctx") or {}).get("pattern", "")
         message = f"{field_path(first['loc'])}: {first['input']!r} does not match {pattern}"
     else:
         message = f"{field_path(first['loc'])}: {first['msg']}"

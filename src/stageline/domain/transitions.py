@@ -60,11 +60,12 @@ ACCEPT = Decision(accepted=True)
 
 def decide(current: StatusT, proposed: StatusT) -> Decision:
     """Decide whether `current -> proposed` is allowed; staying put is refused as a no-op."""
-    edges: dict[StatusT, frozenset[StatusT]] = (
-        RUN_EDGES if isinstance(current, RunStatus) else STAGE_EDGES  # type: ignore[assignment]
-    )
     if current == proposed:
         return Decision(accepted=False, reason=f"already {current}")
-    if proposed in edges[current]:
+    if isinstance(current, RunStatus):
+        allowed = proposed in RUN_EDGES[current]
+    else:
+        allowed = proposed in STAGE_EDGES[current]
+    if allowed:
         return ACCEPT
     return Decision(accepted=False, reason=f"{current} cannot become {proposed}")

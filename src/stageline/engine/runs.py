@@ -178,8 +178,10 @@ class RunEngine:
                 if job.status in STAGE_ACTIVE:
                     to_cancel.append(job.id)
                 set_work_status(job, S.CANCELED, now=now, message=message)
-            for item in (*state.steps, *state.stages):
-                set_work_status(item, S.CANCELED, now=now)
+            for step in state.steps:
+                set_work_status(step, S.CANCELED, now=now)
+            for stage in state.stages:
+                set_work_status(stage, S.CANCELED, now=now)
             roll_up(run, state.stages, state.jobs, now=now)
             set_run_status(run, RunStatus.CANCELED, now=now)  # if it was between stages
             run.message = message
