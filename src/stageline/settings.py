@@ -3,6 +3,7 @@
 CLI flags override the environment; `Settings.model_copy(update=...)` is how they do it.
 """
 
+import os
 import re
 import secrets
 from datetime import UTC, timedelta, timezone, tzinfo
@@ -89,8 +90,12 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key.encode()
         path = self.data_dir / "secret.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: of two processes starting at once, exactly one writes the key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_hex(32))
         return path.read_text().strip().encode()

@@ -91,10 +91,18 @@ def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     problems: list[dict[str, Any]] = list(error.errors())
     first: dict[str, Any] = problems[0] if problems else {"loc": ("body",), "msg": "invalid"}
+    if first.get("type") == "missing" and tuple(first["loc"]) == ("body",):
+        return error_response(request.scope, 400, VALIDATION_CODE, "body: a JSON body is required")
+    content_type = request.headers.get("content-type", "")
+    if first["loc"] and first["loc"][0] == "body" and "json" not in content_type.lower():
+        return error_response(
+            request.scope,
+            415,
+            VALIDATION_CODE,
+            f"body: send JSON with Content-Type: application/json (got {content_type or 'none'!r})",
+        )
     if first.get("type") == "json_invalid":
         message = "request body is not valid JSON"
-    elif first.get("type") == "missing" and tuple(first["loc"]) == ("body",):
-        message = "body: a JSON body is required"
     elif first.get("type") == "string_pattern_mismatch":
         pattern = (first.get("ctx") or {}).get("pattern", "")
         message = f"{field_path(first['loc'])}: {first['input']!r} does not match {pattern}"
