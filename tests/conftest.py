@@ -9,18 +9,19 @@ When it cannot be reached the PostgreSQL half is skipped, unless STAGELINE_TEST_
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from stageline.api.app import create_app
 from stageline.settings import Settings
 from stageline.store import migrate
-from stageline.store.database import Database, normalize_url
+from stageline.store.database import Database
 
+from .databases import fresh_postgres
 from .factories import World
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -30,42 +31,25 @@ REQUIRE_POSTGRES = os.environ.get("STAGELINE_TEST_REQUIRE_POSTGRES") == "1"
 TEST_SECRET = "test-master-secret-" + secrets.token_hex(8)
 
 
-def _postgres_database() -> Iterator[str]:
-    admin_url = normalize_url(POSTGRES_ADMIN_URL)
-    name = f"stageline_test_{secrets.token_hex(4)}"
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        if REQUIRE_POSTGRES:
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {error}")
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A fresh, migrated database of each kind, shared by the tests of the session."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'stageline.db'}"
-        urls: Iterator[str] = iter([url])
-    else:
-        urls = _postgres_database()
-    url = next(urls)
-    database = Database(url)
-    migrate.upgrade(database.engine)
-    database.dispose()
-    yield url
-    for _ in urls:  # runs the PostgreSQL generator's clean-up
-        pass
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'stageline.db'}"
+        else:
+            try:
+                url = stack.enter_context(fresh_postgres(POSTGRES_ADMIN_URL))
+            except OperationalError as error:
+                if REQUIRE_POSTGRES:
+                    raise
+                pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {error}")
+        database = Database(url)
+        migrate.upgrade(database.engine)
+        database.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")
