@@ -21,7 +21,7 @@ from stageline.settings import Settings
 from stageline.store import migrate
 from stageline.store.database import Database
 
-from .databases import fresh_postgres
+from .databases import fresh_postgres, sibling_database
 from .factories import World
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -87,3 +87,35 @@ def world(client: TestClient, db: Database, settings: Settings) -> World:
 @pytest.fixture(scope="session")
 def data_dir(settings: Settings) -> Path:
     return settings.data_dir
+
+
+@pytest.fixture(scope="session")
+def quiet_settings(
+    settings: Settings, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """Settings for a second database of the same kind that no executor works on."""
+    with sibling_database(database_url, tmp_path_factory.mktemp("quiet")) as url:
+        database = Database(url)
+        migrate.upgrade(database.engine)
+        database.dispose()
+        yield settings.model_copy(update={"database_url": url})
+
+
+@pytest.fixture(scope="session")
+def quiet_db(quiet_settings: Settings) -> Iterator[Database]:
+    database = Database(quiet_settings.effective_database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def quiet_client(quiet_settings: Settings, quiet_db: Database) -> Iterator[TestClient]:
+    """The app without an executor: jobs stay QUEUED until a test drives them."""
+    app = create_app(quiet_settings, db=quiet_db, with_executor=False)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def quiet_world(quiet_client: TestClient, quiet_db: Database, quiet_settings: Settings) -> World:
+    return World.create(quiet_client, quiet_db, quiet_settings)

@@ -149,14 +149,22 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield from _serve(root, own_database_url)
 
 
-def _serve(root: Path, database_url: str) -> Iterator[Server]:
+@pytest.fixture(scope="session")
+def workers_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`serve --workers 2`: two API processes and an executor process, as production runs."""
+    root = tmp_path_factory.mktemp("e2e-workers")
+    with sibling_database(database_url, root) as own_database_url:
+        yield from _serve(root, own_database_url, "--workers", "2")
+
+
+def _serve(root: Path, database_url: str, *extra: str) -> Iterator[Server]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     public_base_url = f"https://ci-{secrets.token_hex(3)}.e2e.test"
     env = _server_env(root / "data", public_base_url)
     log_path = root / "server.log"
     command = [sys.executable, "-m", "stageline", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--database-url", database_url]
+    command += ["--port", str(port), "--database-url", database_url, *extra]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
@@ -333,6 +341,15 @@ def code_source(
 @pytest.fixture(scope="session")
 def tenant(server: Server) -> Tenant:
     """Bootstrap through the CLI (which doubles as its test): a project and four users with keys."""
+    return make_tenant(server)
+
+
+@pytest.fixture(scope="session")
+def workers_tenant(workers_server: Server) -> Tenant:
+    return make_tenant(workers_server)
+
+
+def make_tenant(server: Server) -> Tenant:
     suffix = secrets.token_hex(4)
     outputs: dict[str, list[dict[str, Any]]] = {
         "create-project": [],

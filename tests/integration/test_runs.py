@@ -279,7 +279,10 @@ class TestReads:
 
 
 class TestEngine:
-    def test_concurrent_starts_get_gap_free_run_numbers(self, world: World, db: Database) -> None:
+    def test_concurrent_starts_get_gap_free_run_numbers(
+        self, quiet_world: World, quiet_db: Database
+    ) -> None:
+        world, db = quiet_world, quiet_db
         pipeline_id = world.create_pipeline(definition(stage("S", shell_job("J", "true"))))
         engine = RunEngine(db)  # no dispatcher: runs stay queued, only numbering is under test
         executor = Executor(user_id=world.developer.user_id, display_name="t")
@@ -312,7 +315,10 @@ class TestEngine:
         assert item["run_number"] == 12
         engine.fail_interrupted("test clean-up")
 
-    def test_runs_left_in_flight_are_failed_at_start_up(self, world: World, db: Database) -> None:
+    def test_runs_left_in_flight_are_failed_at_start_up(
+        self, quiet_world: World, quiet_db: Database
+    ) -> None:
+        world, db = quiet_world, quiet_db
         pipeline_id = world.create_pipeline(
             definition(stage("A", shell_job("J", "true")), stage("B", shell_job("K", "true")))
         )

@@ -1,16 +1,15 @@
 """The ASGI application: routes, error rendering, and the services a server process runs."""
 
-import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from stageline import __version__
-from stageline.agent.local import LocalAgent
 from stageline.api.deps import Services
 from stageline.api.errors import RequestIdMiddleware, install_error_handlers
+from stageline.api.execution import executing
 from stageline.api.render import Renderer
 from stageline.api.routes import health, pipelines, runs, status, tokens
 from stageline.auth.principals import Authenticator
@@ -18,11 +17,6 @@ from stageline.engine.clock import Clock, system_clock
 from stageline.engine.runs import RunEngine
 from stageline.settings import Settings
 from stageline.store.database import Database
-
-log = logging.getLogger(__name__)
-
-RESTARTED = "the server restarted while this run was in flight"
-SHUT_DOWN = "the server shut down while this run was in flight"
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -52,28 +46,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        agent: LocalAgent | None = None
-        if with_executor:
-            failed = services.engine.fail_interrupted(RESTARTED)
-            if failed:
-                log.warning("marked %d interrupted run(s) FAILED", failed)
-            agent = LocalAgent(
-                services.engine,
-                workspace_root=settings.workspace_dir,
-                slots=settings.executor_slots,
-            )
-            services.engine.attach(agent)
-        for hook in app.state.after_start:
-            hook()
-        try:
-            yield
-        finally:
-            if agent is not None:
-                services.engine.close()
-                agent.shutdown()
-                services.engine.fail_interrupted(SHUT_DOWN)
+        with ExitStack() as stack:
             if db is None:
-                database.dispose()
+                stack.callback(database.dispose)  # last, after the executor has wound down
+            if with_executor:
+                stack.enter_context(executing(services.engine, settings))
+            for hook in app.state.after_start:
+                hook()
+            yield
 
     app = FastAPI(
         title="Stageline",
@@ -88,3 +68,9 @@ def create_app(
     for module in (status, pipelines, runs, tokens, health):
         app.include_router(module.router)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several API worker processes (`serve --workers N`): settings from the
+    environment, no executor (a separate `stageline executor` process runs the jobs)."""
+    return create_app(Settings(), with_executor=False)

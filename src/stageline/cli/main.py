@@ -68,6 +68,9 @@ def serve(
     batch_max_ids: Annotated[
         int | None, typer.Option(help="Most pipeline IDs one batch-status call may ask for.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API worker processes; more than 1 adds an executor process.")
+    ] = 1,
     demo: Annotated[
         bool, typer.Option(help="Create demo data and run each demo pipeline.")
     ] = False,
@@ -77,21 +80,80 @@ def serve(
 
     from stageline.api.app import create_app
 
-    settings = _settings(
-        database_url,
-        host=host,
-        port=port,
-        public_base_url=public_base_url,
-        display_timezone=display_timezone,
-        batch_max_ids=batch_max_ids,
-    )
+    overrides = {
+        "host": host,
+        "port": port,
+        "public_base_url": public_base_url,
+        "display_timezone": display_timezone,
+        "batch_max_ids": batch_max_ids,
+    }
+    settings = _settings(database_url, **overrides)
     db = _database(settings)
+    settings.master_secret()  # create the key file once, before any worker reads it
+    if workers > 1:
+        if demo:
+            _fail(ValueError("--demo runs in a single process; drop --workers"))
+        db.dispose()
+        _serve_workers(settings, database_url, overrides, workers)
+        return
     app_ = create_app(settings, db=db)
     if demo:
         from stageline.cli.demo import install_demo
 
         install_demo(app_, settings, db)
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
+
+
+def _serve_workers(
+    settings: Settings, database_url: str | None, overrides: dict[str, Any], workers: int
+) -> None:
+    """`workers` API processes under uvicorn, plus one `stageline executor` process."""
+    import os
+    import subprocess
+
+    import uvicorn
+
+    # Worker processes read their settings from the environment: hand the flags down.
+    for name, value in {**overrides, "database_url": database_url}.items():
+        if value is not None:
+            os.environ[f"STAGELINE_{name.upper()}"] = str(value)
+    executor = subprocess.Popen([sys.executable, "-m", "stageline", "executor"])
+    try:
+        uvicorn.run(
+            "stageline.api.app:worker_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="info",
+        )
+    finally:
+        executor.terminate()
+        executor.wait()
+
+
+@app.command()
+def executor(database_url: DatabaseUrl = None) -> None:
+    """Run the built-in executor alone: claim queued jobs from the database and run them.
+
+    `serve --workers N` starts one. Run one per database: at start it fails the runs that the
+    previous executor left in flight.
+    """
+    import signal
+    import threading
+
+    from stageline.api.execution import executing
+    from stageline.engine.runs import RunEngine
+
+    settings = _settings(database_url)
+    db = _database(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with executing(RunEngine(db), settings):
+        typer.echo(f"executor running with {settings.executor_slots} slots", err=True)
+        stop.wait()
+    db.dispose()
 
 
 @app.command("migrate")

@@ -2,7 +2,8 @@
 
 Every change happens in one write transaction that locks the run row first, so events of jobs
 running in parallel are applied one after another and roll-ups always see a consistent run.
-Jobs are handed to the dispatcher only after the transaction that queued them has committed.
+Queued jobs wait in the database for an executor to claim them (`engine.dispatcher`); the
+dispatcher is woken only after the transaction that queued them has committed.
 """
 
 import contextlib
@@ -13,7 +14,6 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.orm import Session
 
 from stageline.domain.errors import Conflict, PipelineNotFound, RunNotFound
-from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK
 from stageline.domain.statuses import (
     RUN_ACTIVE,
     RUN_TERMINAL,
@@ -27,13 +27,13 @@ from stageline.domain.statuses import (
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.scheduler import Executor, plan_run
 from stageline.engine.transitions import roll_up, set_run_status, set_work_status
-from stageline.schemas.jobs import Dispatcher, JobAssignment, JobOutcome, StepAssignment
+from stageline.schemas.jobs import Dispatcher, JobOutcome
 from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
 from stageline.store.queries import logs as log_queries
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
-from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
+from stageline.store.tables import JobRun, PipelineRun, StageRun, StepRun
 
 log = logging.getLogger(__name__)
 
@@ -41,49 +41,6 @@ S = StageStatus
 STAGE_ACTIVE = STAGE_STARTED | {S.QUEUED}
 NEEDS_MET = frozenset({S.COMPLETED, S.UNSELECTED})
 """What a job's `depends_on` jobs must have ended as for it to start."""
-
-
-def job_environment(
-    pipeline: Pipeline, run: PipelineRun, stage: StageRun, job: JobRun
-) -> dict[str, str]:
-    """Run metadata and variables as every step of the job sees them (documented in README)."""
-    params = run.build_params or {}
-    commit = params.get("commit_id") or ""
-    env = {
-        "CI": "true",
-        "STAGELINE": "true",
-        "PROJECT_ID": run.project_id,
-        "PIPELINE_ID": pipeline.id,
-        "PIPELINE_NAME": pipeline.name,
-        "PIPELINE_RUN_ID": run.id,
-        "RUN_NUMBER": str(run.run_number),
-        "PIPELINE_NUMBER": str(run.run_number),
-        "TRIGGER_TYPE": run.trigger_type,
-        "EXECUTOR_ID": run.executor_id,
-        "EXECUTE_USER": run.executor_name,
-        "COMMIT_ID": commit,
-        "COMMIT_ID_SHORT": commit[:8],
-        "COMMIT_MESSAGE": params.get("message") or "",
-        "BUILD_TYPE": params.get("build_type") or "",
-        "BRANCH": params.get("target_branch") or "",
-        "TARGET_BRANCH": params.get("target_branch") or "",
-        "SOURCE_BRANCH": params.get("source_branch") or "",
-        "TAG": params.get("tag") or "",
-        "MERGE_ID": params.get("merge_id") or "",
-        "REPO_URL": params.get("git_url") or "",
-        "STAGE_NAME": stage.name,
-        "JOB_NAME": job.name,
-        "JOB_RUN_ID": job.id,
-    }
-    for variable in run.variables:
-        env[variable["name"]] = variable["value"]
-    return env
-
-
-def _script(step: StepRun) -> str | None:
-    if step.task != SHELL_TASK:
-        return None
-    return next((i["value"] for i in step.inputs if i["key"] == SHELL_SCRIPT_INPUT), None)
 
 
 class _RunState:
@@ -156,8 +113,8 @@ class RunEngine:
             )
             run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
             state = _RunState(session, tree.run)
-            to_dispatch = self._advance(state, pipeline, now)
-        self._dispatch(to_dispatch)
+            queued = self._advance(state, now)
+        self._wake(queued)
         return tree.run.id
 
     def stop_run(self, *, pipeline_id: str, run_id: str, stopped_by: str) -> None:
@@ -315,53 +272,49 @@ class RunEngine:
         if self._closing:
             return
         try:
-            to_dispatch = self._locked_apply(job_run_id, apply)
+            queued = self._locked_apply(job_run_id, apply)
         except Exception:
             log.exception("could not apply an executor event for job %s", job_run_id)
             return
-        self._dispatch(to_dispatch)
+        self._wake(queued)
 
-    def _locked_apply(self, job_run_id: str, apply: EventApplier) -> list[JobAssignment]:
+    def _locked_apply(self, job_run_id: str, apply: EventApplier) -> bool:
         now = self.clock()
         with self.db.writer() as session:
             job = run_queries.read_job(session, job_run_id=job_run_id)
             if job is None:
-                return []
+                return False
             run = run_queries.read_run(session, run_id=job.run_id, for_update=True)
             if run is None or run.status in RUN_TERMINAL:
-                return []
+                return False
             state = _RunState(session, run)
             apply(state, now)
-            pipeline = session.get(Pipeline, run.pipeline_id)
-            assert pipeline is not None
-            return self._advance(state, pipeline, now)
+            return self._advance(state, now)
 
-    def _dispatch(self, jobs: list[JobAssignment]) -> None:
-        if self.dispatcher is None:
-            return
-        for job in jobs:
-            self.dispatcher.submit(job)
+    def _wake(self, queued: bool) -> None:
+        if queued and self.dispatcher is not None:
+            self.dispatcher.wake()
 
-    def _advance(self, state: _RunState, pipeline: Pipeline, now: int) -> list[JobAssignment]:
+    def _advance(self, state: _RunState, now: int) -> bool:
         """Roll up, then queue whatever may start now: ready jobs of the current stage, or the
-        next stage once every earlier one succeeded. Loops because an empty stage ends at once."""
-        to_dispatch: list[JobAssignment] = []
+        next stage once every earlier one succeeded. Loops because an empty stage ends at once.
+        True when it queued a job."""
+        queued_before = sum(job.status == S.QUEUED for job in state.jobs)
         while True:
             roll_up(state.run, state.stages, state.jobs, now=now)
             if state.run.status != RunStatus.RUNNING:
-                return to_dispatch
+                break
             progressed = False
             for stage in state.stages:
                 if stage.status in STAGE_ACTIVE:
-                    progressed |= self._queue_ready_jobs(state, pipeline, stage, now, to_dispatch)
+                    progressed |= self._queue_ready_jobs(state, stage, now)
             if not any(stage.status in STAGE_ACTIVE for stage in state.stages):
-                progressed |= self._start_next_stage(state, pipeline, now, to_dispatch)
+                progressed |= self._start_next_stage(state, now)
             if not progressed:
-                return to_dispatch
+                break
+        return sum(job.status == S.QUEUED for job in state.jobs) > queued_before
 
-    def _start_next_stage(
-        self, state: _RunState, pipeline: Pipeline, now: int, to_dispatch: list[JobAssignment]
-    ) -> bool:
+    def _start_next_stage(self, state: _RunState, now: int) -> bool:
         for stage in state.stages:
             if stage.status == S.INIT:
                 break
@@ -377,17 +330,10 @@ class RunEngine:
             set_work_status(stage, S.RUNNING, now=now)
             set_work_status(stage, S.COMPLETED, now=now)
             return True
-        self._queue_ready_jobs(state, pipeline, stage, now, to_dispatch)
+        self._queue_ready_jobs(state, stage, now)
         return True
 
-    def _queue_ready_jobs(
-        self,
-        state: _RunState,
-        pipeline: Pipeline,
-        stage: StageRun,
-        now: int,
-        to_dispatch: list[JobAssignment],
-    ) -> bool:
+    def _queue_ready_jobs(self, state: _RunState, stage: StageRun, now: int) -> bool:
         jobs = state.jobs_of(stage)
         status_of = {job.identifier: S(job.status) for job in jobs}
         progressed = False
@@ -397,10 +343,9 @@ class RunEngine:
             needs = [status_of[identifier] for identifier in job.depends_on]
             if all(status in NEEDS_MET for status in needs):
                 set_work_status(job, S.QUEUED, now=now)
-                steps = state.steps_of_job(job)
-                for step in steps:
+                job.queued_at = now
+                for step in state.steps_of_job(job):
                     set_work_status(step, S.QUEUED, now=now)
-                to_dispatch.append(self._assignment(state, pipeline, stage, job, steps))
                 progressed = True
             elif any(s in STAGE_TERMINAL and s not in NEEDS_MET for s in needs):
                 set_work_status(
@@ -410,25 +355,3 @@ class RunEngine:
                     set_work_status(step, S.SKIPPED, now=now)
                 progressed = True
         return progressed
-
-    @staticmethod
-    def _assignment(
-        state: _RunState,
-        pipeline: Pipeline,
-        stage: StageRun,
-        job: JobRun,
-        steps: list[StepRun],
-    ) -> JobAssignment:
-        run = state.run
-        return JobAssignment(
-            job_run_id=job.id,
-            run_id=run.id,
-            pipeline_id=pipeline.id,
-            name=job.name,
-            steps=tuple(
-                StepAssignment(step_run_id=s.id, name=s.name, task=s.task, script=_script(s))
-                for s in steps
-            ),
-            env=job_environment(pipeline, run, stage, job),
-            secrets=tuple(v["value"] for v in run.variables if v["is_secret"] and v["value"]),
-        )

@@ -50,8 +50,17 @@ class JobEvents(Protocol):
 
 
 class Dispatcher(Protocol):
-    """Where the engine sends work: queue a job, or ask for a running one to be killed."""
+    """What the engine tells the executors of its process: new jobs are queued in the database
+    (claim them now rather than at the next poll), or a running job was stopped (kill it)."""
 
-    def submit(self, job: JobAssignment) -> None: ...
+    def wake(self) -> None: ...
 
     def cancel(self, job_run_id: str) -> None: ...
+
+
+class JobSource(Protocol):
+    """Where an executor takes work from (the engine's job queue)."""
+
+    def claim_next(self, claimant: str) -> JobAssignment | None: ...
+
+    def stopped_among(self, job_run_ids: list[str]) -> set[str]: ...

@@ -146,6 +146,11 @@ class PipelineRun(Base):
     start_time: Mapped[int] = mapped_column(BigInteger)
     end_time: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    """Bumped by every UPDATE of the row (SQLAlchemy's version counter): readers may cache what
+    they render from a run under (id, revision)."""
+
+    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012 - SQLAlchemy reads it once
 
 
 class StageRun(Base):
@@ -167,6 +172,7 @@ class StageRun(Base):
 
 class JobRun(Base):
     __tablename__ = "job_run"
+    __table_args__ = (Index(None, "status", "queued_at"),)
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     run_id: Mapped[str] = mapped_column(
         ForeignKey("pipeline_run.id", ondelete="CASCADE"), index=True
@@ -185,6 +191,10 @@ class JobRun(Base):
     condition: Mapped[str | None] = mapped_column(Text)
     resource: Mapped[str | None] = mapped_column(Text)
     timeout: Mapped[str | None] = mapped_column(String(32))
+    queued_at: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    """The executor running this job; None while it waits in the queue."""
+    claimed_at: Mapped[int | None] = mapped_column(BigInteger)
     start_time: Mapped[int | None] = mapped_column(BigInteger)
     end_time: Mapped[int | None] = mapped_column(BigInteger)
 
