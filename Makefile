@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve migrate test test-sqlite lint typecheck fmt check clean
+.PHONY: help install run serve migrate test test-sqlite lint typecheck fmt check bench clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ fmt: $(DEV_STAMP) ## format and autofix
 	$(BIN)/ruff check --fix src tests
 
 check: lint typecheck test ## what CI runs
+
+bench: $(RUNTIME_STAMP) ## batch-status benchmark on SQLite (BENCH_ARGS="--database-url postgresql://…")
+	$(BIN)/stageline bench $(BENCH_ARGS)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .stageline

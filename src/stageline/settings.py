@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     """Master secret from which access-key SKs are derived; empty means `<data_dir>/secret.key`."""
     executor_slots: int = 4
     """How many jobs the built-in executor runs at once."""
+    auth_cache_seconds: float = 10.0
+    """How long a server trusts a checked token, access key or role before asking the database
+    again (revocations take up to this long to apply; 0 turns the cache off)."""
+    bench_routes: bool = False
+    """Serve the benchmark's limit route (`stageline bench` turns it on; never in production)."""
 
     @field_validator("display_timezone")
     @classmethod

@@ -183,6 +183,19 @@ def signed(
     return client.request(method, urlsplit(url).path, content=body, headers=headers)
 
 
+class TestCaching:
+    def test_a_user_added_to_a_project_is_let_in_at_once(self, world: World) -> None:
+        """Refusals are never cached: the 403 before the membership does not linger."""
+        from stageline.auth.roles import Role
+
+        url = f"{world.base}/pipelines/status"
+        assert world.client.post(url, json=[], headers=world.outsider.headers).status_code == 403
+        accounts.add_member(
+            world.db, project_id=world.project_id, user_name=world.outsider.name, role=Role.VIEWER
+        )
+        assert world.client.post(url, json=[], headers=world.outsider.headers).status_code == 200
+
+
 class TestAccessKeys:
     def test_a_signed_request_is_accepted(
         self, world: World, db: Database, settings: Settings

@@ -509,6 +509,8 @@ class TestReadPath:
         busy = world.create_pipeline()
         for _ in range(5):
             world.wait_for(busy, world.run(busy))
+        unknown = [secrets.token_hex(16) for _ in range(50)]
+        world.status(small, busy)  # renders both once
         statements: list[str] = []
 
         def count(*args: Any) -> None:
@@ -519,7 +521,7 @@ class TestReadPath:
             world.status(small)
             one = len(statements)
             statements.clear()
-            world.status(small, busy, *(secrets.token_hex(16) for _ in range(50)))
+            world.status(small, busy, *unknown)
             many = len(statements)
         finally:
             event.remove(db.engine, "before_cursor_execute", count)
@@ -527,3 +529,17 @@ class TestReadPath:
         run_queries = [s for s in statements if "pipeline_run" in s]
         assert len(run_queries) == 1
         assert "stage_run" not in " ".join(statements)
+
+    def test_a_run_that_changes_is_answered_afresh(self, world: World) -> None:
+        pipeline_id = world.create_pipeline(definition(stage("S", shell_job("J", "sleep 30"))))
+        run_id = world.run(pipeline_id)
+        world.wait_for(pipeline_id, run_id, {"RUNNING"})
+        (running,) = world.status(pipeline_id)
+        assert running["status"] == "RUNNING"
+        world.client.post(
+            f"{world.base}/pipelines/{pipeline_id}/pipeline-runs/{run_id}/stop",
+            headers=world.developer.headers,
+        )
+        (stopped,) = world.status(pipeline_id)
+        assert stopped["status"] == "CANCELED"
+        assert stopped["end_time"] is not None

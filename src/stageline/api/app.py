@@ -11,7 +11,8 @@ from stageline.api.deps import Services
 from stageline.api.errors import RequestIdMiddleware, install_error_handlers
 from stageline.api.execution import executing
 from stageline.api.render import Renderer
-from stageline.api.routes import health, pipelines, runs, status, tokens
+from stageline.api.routes import bench, health, pipelines, runs, status, tokens
+from stageline.api.status_cache import RenderedRuns
 from stageline.auth.principals import Authenticator
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.runs import RunEngine
@@ -25,14 +26,16 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def build_services(settings: Settings, db: Database, clock: Clock = system_clock) -> Services:
+    renderer = Renderer(
+        display_tz=settings.display_tz, public_base_url=settings.effective_public_base_url
+    )
     return Services(
         settings=settings,
         db=db,
         engine=RunEngine(db, clock=clock),
         authenticator=Authenticator(db, settings),
-        renderer=Renderer(
-            display_tz=settings.display_tz, public_base_url=settings.effective_public_base_url
-        ),
+        renderer=renderer,
+        rendered_runs=RenderedRuns(renderer),
         clock=clock,
     )
 
@@ -67,6 +70,8 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     for module in (status, pipelines, runs, tokens, health):
         app.include_router(module.router)
+    if settings.bench_routes:
+        app.include_router(bench.router)
     return app
 
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from stageline.api.render import Renderer
+from stageline.api.status_cache import RenderedRuns
 from stageline.auth.principals import (
     IAM_PREFIX,
     Authenticator,
@@ -30,6 +31,7 @@ class Services:
     engine: RunEngine
     authenticator: Authenticator
     renderer: Renderer
+    rendered_runs: RenderedRuns
     clock: Clock
 
 
@@ -47,6 +49,10 @@ async def authenticate(request: Request) -> Principal:
     now = services.clock()
     token = request.headers.get("x-auth-token")
     if token:
+        # A recently checked token costs no I/O: answer it on the event loop, without a thread.
+        principal = services.authenticator.cached_token(token, now=now)
+        if principal is not None:
+            return principal
         return await run_in_threadpool(services.authenticator.from_token, token, now=now)
     if "authorization" in request.headers:
         scope = request.scope
@@ -78,9 +84,13 @@ def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
         principal: Annotated[Principal, Depends(authenticate)],
     ) -> Caller:
         services = _services(request)
-        held = await run_in_threadpool(
-            services.authenticator.require, principal, project_id=project_id, needed=needed
-        )
+        authenticator, now = services.authenticator, services.clock()
+        held = authenticator.cached_role(principal, project_id=project_id, now=now)
+        if held is None:
+            held = await run_in_threadpool(
+                authenticator.role, principal, project_id=project_id, now=now
+            )
+        authenticator.check(principal, project_id=project_id, held=held, needed=needed)
         return Caller(principal=principal, project_id=project_id, role=held)
 
     return check

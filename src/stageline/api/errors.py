@@ -5,7 +5,7 @@ exceptions are logged with their request ID and answered with a generic 500, nev
 """
 
 import logging
-import uuid
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -141,7 +141,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = uuid.uuid4().hex
+        rid = secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = rid
         header = rid.encode()
 

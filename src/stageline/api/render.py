@@ -5,11 +5,29 @@ One renderer per shape, shared by every endpoint that returns it (batch status, 
 """
 
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
 
 STAGE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class LatestRunSource(Protocol):
+    """What a PipelineLatestRun is rendered from: a PipelineRun, or a row of its columns."""
+
+    id: str
+    pipeline_id: str
+    project_id: str
+    executor_id: str
+    executor_name: str
+    stage_summary: list[Any]
+    status: str
+    run_number: int
+    trigger_type: str
+    build_params: dict[str, Any] | None
+    artifact_params: dict[str, Any] | None
+    start_time: int
+    end_time: int | None
 
 
 class Renderer:
@@ -32,7 +50,7 @@ class Renderer:
     def detail_url(self, project_id: str, pipeline_id: str, run_id: str) -> str:
         return f"{self.base_url}/projects/{project_id}/pipelines/{pipeline_id}/runs/{run_id}"
 
-    def latest_run(self, run: PipelineRun, *, include_stage_id: bool = False) -> dict[str, Any]:
+    def latest_run(self, run: LatestRunSource, *, include_stage_id: bool = False) -> dict[str, Any]:
         """The 14 keys of PipelineLatestRun, from the run row alone (its stage summary)."""
         stages = []
         for stage in run.stage_summary:

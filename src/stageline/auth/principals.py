@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from stageline.auth import signing
 from stageline.auth.roles import Role, allows
 from stageline.auth.secrets import derive_secret_key, token_digest
+from stageline.auth.ttl_cache import TtlCache
 from stageline.domain.errors import Forbidden, ProjectNotFound, Unauthenticated
 from stageline.settings import Settings
 from stageline.store.database import Database
@@ -46,23 +47,50 @@ def iso_utc(epoch_ms: int) -> str:
 
 
 class Authenticator:
+    """Checks credentials and roles against the database.
+
+    Positive answers are remembered for `auth_cache_seconds` (default 10) so that a dashboard
+    polling every second costs no identity queries: a revoked token, a deleted access key or a
+    lowered role takes up to that long to reach a running server. Refusals are never cached, so
+    a user just added to a project is let in at once.
+    """
+
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self._master_secret = settings.master_secret()
+        ttl_ms = int(settings.auth_cache_seconds * 1000)
+        self._tokens: TtlCache[str, tuple[Principal, int]] = TtlCache(ttl_ms=ttl_ms)
+        self._access_keys: TtlCache[str, Principal] = TtlCache(ttl_ms=ttl_ms)
+        self._roles: TtlCache[tuple[str, str], Role] = TtlCache(ttl_ms=ttl_ms)
 
     def from_token(self, token: str, *, now: int) -> Principal:
+        principal = self.cached_token(token, now=now)
+        if principal is not None:
+            return principal
+        digest = token_digest(token)
+        loaded = self._load_token(digest)
+        self._tokens.put(digest, loaded, now=now)
+        return self._unexpired(*loaded, now=now)
+
+    def cached_token(self, token: str, *, now: int) -> Principal | None:
+        """The token's principal if this process checked it recently; no I/O."""
+        cached = self._tokens.get(token_digest(token), now=now)
+        return None if cached is None else self._unexpired(*cached, now=now)
+
+    @staticmethod
+    def _unexpired(principal: Principal, expires_at: int, *, now: int) -> Principal:
+        if expires_at <= now:
+            raise Unauthenticated(IAM_PREFIX + f"token expires, expires_at: {iso_utc(expires_at)}")
+        return principal
+
+    def _load_token(self, digest: str) -> tuple[Principal, int]:
         with self.db.reader() as session:
-            stored = identity.read_token(session, digest=token_digest(token))
-            if stored is None:
+            stored = identity.read_token(session, digest=digest)
+            user = identity.read_user(session, user_id=stored.user_id) if stored else None
+            if stored is None or user is None:
                 raise Unauthenticated(IAM_PREFIX + "decrypt token fail")
-            if stored.expires_at <= now:
-                raise Unauthenticated(
-                    IAM_PREFIX + f"token expires, expires_at: {iso_utc(stored.expires_at)}"
-                )
-            user = identity.read_user(session, user_id=stored.user_id)
-            if user is None:
-                raise Unauthenticated(IAM_PREFIX + "decrypt token fail")
-            return Principal(user.id, user.name, user.display_name, stored.project_id)
+            principal = Principal(user.id, user.name, user.display_name, stored.project_id)
+            return principal, stored.expires_at
 
     def from_signature(self, request: SignedRequest, *, now: int) -> Principal:
         try:
@@ -70,17 +98,10 @@ class Authenticator:
         except signing.SignatureError as error:
             raise Unauthenticated(IAM_PREFIX + error.reason) from None
         access_key = parsed.access_key
-        with self.db.reader() as session:
-            key = identity.read_access_key(session, access_key=access_key)
-            if key is None:
-                raise Unauthenticated(
-                    IAM_PREFIX + f"Get secretKey failed,ak:{access_key},err:ak not exist"
-                )
-            if key.locked_until is not None and key.locked_until > now:
-                raise Unauthenticated(IAM_PREFIX + "AK access failed to reach the limit,forbidden")
-            had_failures = key.failed_signatures > 0
-            user = identity.read_user(session, user_id=key.user_id)
-            assert user is not None, "access keys are deleted with their user"
+        principal = self._access_keys.get(access_key, now=now)
+        had_failures = False
+        if principal is None:
+            principal, had_failures = self._load_access_key(access_key, now=now)
         try:
             signing.verify(
                 request.method,
@@ -98,6 +119,7 @@ class Authenticator:
                     " or more than 15 minutes away from the server's time",
                     clock_skew=True,
                 ) from None
+            self._access_keys.discard(access_key)
             with self.db.writer() as session:
                 identity.record_signature_failure(
                     session,
@@ -110,24 +132,52 @@ class Authenticator:
         if had_failures:
             with self.db.writer() as session:
                 identity.reset_signature_failures(session, access_key=access_key)
-        return Principal(user.id, user.name, user.display_name)
+        self._access_keys.put(access_key, principal, now=now)
+        return principal
 
-    def require(self, principal: Principal, *, project_id: str, needed: Role) -> Role:
-        """The caller's role on the project, if it is at least `needed`."""
+    def _load_access_key(self, access_key: str, *, now: int) -> tuple[Principal, bool]:
+        """The key's user, and whether failed signatures are on its record; refuses locked keys."""
+        with self.db.reader() as session:
+            key = identity.read_access_key(session, access_key=access_key)
+            if key is None:
+                raise Unauthenticated(
+                    IAM_PREFIX + f"Get secretKey failed,ak:{access_key},err:ak not exist"
+                )
+            if key.locked_until is not None and key.locked_until > now:
+                raise Unauthenticated(IAM_PREFIX + "AK access failed to reach the limit,forbidden")
+            user = identity.read_user(session, user_id=key.user_id)
+            if user is None:
+                raise Unauthenticated(IAM_PREFIX + "verify aksk signature fail")
+            return Principal(user.id, user.name, user.display_name), key.failed_signatures > 0
+
+    def cached_role(self, principal: Principal, *, project_id: str, now: int) -> Role | None:
+        """The caller's role on the project if this process looked it up recently; no I/O."""
+        return self._roles.get((principal.user_id, project_id), now=now)
+
+    def role(self, principal: Principal, *, project_id: str, now: int) -> Role:
+        """The caller's role on the project: 404 for an unknown project, 403 for a non-member."""
+        held = self.cached_role(principal, project_id=project_id, now=now)
+        if held is not None:
+            return held
         with self.db.reader() as session:
             if identity.read_project(session, project_id=project_id) is None:
                 raise ProjectNotFound(f"project {project_id} not found")
             label = identity.read_role(session, project_id=project_id, user_id=principal.user_id)
-        if principal.token_project_id not in (None, project_id):
-            raise Forbidden("the token is scoped to another project")
         if label is None:
             raise Forbidden(f"user {principal.name} is not a member of project {project_id}")
         held = Role.parse(label)
+        self._roles.put((principal.user_id, project_id), held, now=now)
+        return held
+
+    @staticmethod
+    def check(principal: Principal, *, project_id: str, held: Role, needed: Role) -> None:
+        """Refuse a project-scoped token used elsewhere, or a role below `needed`."""
+        if principal.token_project_id not in (None, project_id):
+            raise Forbidden("the token is scoped to another project")
         if not allows(held, needed):
             raise Forbidden(
                 f"user {principal.name} is a {held.label} of this project; {needed.label} needed"
             )
-        return held
 
 
 def header_list(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -71,6 +71,12 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="API worker processes; more than 1 adds an executor process.")
     ] = 1,
+    no_executor: Annotated[
+        bool, typer.Option("--no-executor", help="Serve the API only; executors run elsewhere.")
+    ] = False,
+    bench_routes: Annotated[
+        bool, typer.Option("--bench-routes", help="Add the benchmark's limit route.", hidden=True)
+    ] = False,
     demo: Annotated[
         bool, typer.Option(help="Create demo data and run each demo pipeline.")
     ] = False,
@@ -86,6 +92,7 @@ def serve(
         "public_base_url": public_base_url,
         "display_timezone": display_timezone,
         "batch_max_ids": batch_max_ids,
+        "bench_routes": bench_routes or None,
     }
     settings = _settings(database_url, **overrides)
     db = _database(settings)
@@ -94,9 +101,9 @@ def serve(
         if demo:
             _fail(ValueError("--demo runs in a single process; drop --workers"))
         db.dispose()
-        _serve_workers(settings, database_url, overrides, workers)
+        _serve_workers(settings, database_url, overrides, workers, with_executor=not no_executor)
         return
-    app_ = create_app(settings, db=db)
+    app_ = create_app(settings, db=db, with_executor=not no_executor)
     if demo:
         from stageline.cli.demo import install_demo
 
@@ -105,7 +112,12 @@ def serve(
 
 
 def _serve_workers(
-    settings: Settings, database_url: str | None, overrides: dict[str, Any], workers: int
+    settings: Settings,
+    database_url: str | None,
+    overrides: dict[str, Any],
+    workers: int,
+    *,
+    with_executor: bool,
 ) -> None:
     """`workers` API processes under uvicorn, plus one `stageline executor` process."""
     import os
@@ -117,7 +129,8 @@ def _serve_workers(
     for name, value in {**overrides, "database_url": database_url}.items():
         if value is not None:
             os.environ[f"STAGELINE_{name.upper()}"] = str(value)
-    executor = subprocess.Popen([sys.executable, "-m", "stageline", "executor"])
+    command = [sys.executable, "-m", "stageline", "executor"]
+    executor = subprocess.Popen(command) if with_executor else None
     try:
         uvicorn.run(
             "stageline.api.app:worker_app",
@@ -128,8 +141,9 @@ def _serve_workers(
             log_level="info",
         )
     finally:
-        executor.terminate()
-        executor.wait()
+        if executor is not None:
+            executor.terminate()
+            executor.wait()
 
 
 @app.command()
@@ -240,6 +254,58 @@ def create_access_key(
     except DomainError as error:
         _fail(error)
     _report({"ak": pair.ak, "sk": pair.sk}, as_json, f"AK: {pair.ak}\nSK: {pair.sk}")
+
+
+@app.command()
+def bench(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Database to WIPE and fill (default: SQLite under .stageline/bench)."),
+    ] = None,
+    large: Annotated[bool, typer.Option(help="Add 10^7 runs to the scale series.")] = False,
+    scales: Annotated[
+        str | None, typer.Option(help="Comma-separated run counts, e.g. 10000,100000,1000000.")
+    ] = None,
+    pipelines: Annotated[int, typer.Option(min=10)] = 10_000,
+    stages: Annotated[int, typer.Option(min=1)] = 4,
+    seed: int = 42,
+    batch: Annotated[int, typer.Option(min=10, help="IDs per request.")] = 100,
+    concurrency: Annotated[int, typer.Option(min=1)] = 4,
+    duration: Annotated[float, typer.Option(help="Seconds each measurement lasts.")] = 10.0,
+    workers: Annotated[int, typer.Option(min=1)] = 2,
+    writers: Annotated[int, typer.Option(min=1, help="Write-load processes.")] = 1,
+    pin: Annotated[bool, typer.Option(help="Pin server and driver to separate CPUs.")] = True,
+    output: Annotated[Path, typer.Option()] = Path("bench/results/latest.json"),
+) -> None:
+    """Measure batch status: scale series, limit route, AK/SK, store floor, write load, RSS."""
+    import shlex
+
+    from stageline.bench.runner import BenchOptions, run, table, write_results
+
+    url = database_url or f"sqlite:///{Path('.stageline/bench/bench.db').resolve()}"
+    series = [int(s) for s in scales.split(",")] if scales else [10_000, 100_000, 1_000_000]
+    if large:
+        series.append(10_000_000)
+    options = BenchOptions(
+        database_url=url,
+        scales=series,
+        pipelines=pipelines,
+        stages=stages,
+        seed=seed,
+        batch=batch,
+        concurrency=concurrency,
+        duration_seconds=duration,
+        warmup_seconds=min(2.0, duration / 2),
+        workers=workers,
+        writers=writers,
+        pin=pin,
+        output=output,
+        command_line=shlex.join(["stageline", *sys.argv[1:]]),
+    )
+    results = run(options)
+    write_results(results, output)
+    typer.echo(table(results))
+    typer.echo(f"\nresults: {output}")
 
 
 def main() -> None:

@@ -1,32 +1,65 @@
 """Runs and their stages, jobs and steps; the batch-status read path."""
 
+import functools
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, func, select
 from sqlalchemy.orm import Session
 
-from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
+from stageline.store.tables import JobRun, PipelineRun, StageRun, StepRun
 
 
-def latest_runs(
-    session: Session, *, project_id: str, pipeline_ids: Sequence[str]
-) -> list[tuple[str, PipelineRun]]:
-    """(pipeline_id, latest run) for the live pipelines of the project among `pipeline_ids`.
-
-    Reads one pipeline row and one run row per ID through primary keys, however many runs the
-    history holds; stage statuses come from the run's denormalized `stage_summary`.
-    """
-    rows = session.execute(
-        select(Pipeline.id, PipelineRun)
-        .join(PipelineRun, PipelineRun.id == Pipeline.latest_run_id)
-        .where(
-            Pipeline.id.in_(pipeline_ids),
-            Pipeline.project_id == project_id,
-            Pipeline.deleted.is_(False),
-        )
+@functools.lru_cache(maxsize=512)
+def _latest_run_versions_sql(paramstyle: str, count: int) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return (
+        "SELECT p.id, r.id, r.revision FROM pipeline AS p"
+        " JOIN pipeline_run AS r ON r.id = p.latest_run_id"
+        f" WHERE p.id IN ({', '.join([mark] * count)})"
+        f" AND p.project_id || '' = {mark} AND NOT p.deleted"
     )
-    return [(row[0], row[1]) for row in rows]
+
+
+def latest_run_versions(
+    connection: Connection, *, project_id: str, pipeline_ids: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """(pipeline_id, latest run ID, its revision) for the project's live pipelines among
+    `pipeline_ids` that have run.
+
+    The batch-status read path: one pipeline row and one run row per ID, each through its primary
+    key, however many runs the history holds. Plain SQL, because compiling an expanding IN of
+    100 parameters costs SQLAlchemy more than the query costs the database; `project_id || ''`
+    keeps planners from preferring the (project_id, ...) index, which would read every pipeline
+    of the project instead.
+    """
+    sql = _latest_run_versions_sql(connection.dialect.paramstyle, len(pipeline_ids))
+    rows = connection.exec_driver_sql(sql, (*pipeline_ids, project_id)).all()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+LATEST_RUN_COLUMNS = (
+    PipelineRun.id,
+    PipelineRun.pipeline_id,
+    PipelineRun.project_id,
+    PipelineRun.executor_id,
+    PipelineRun.executor_name,
+    PipelineRun.stage_summary,
+    PipelineRun.status,
+    PipelineRun.run_number,
+    PipelineRun.trigger_type,
+    PipelineRun.build_params,
+    PipelineRun.artifact_params,
+    PipelineRun.start_time,
+    PipelineRun.end_time,
+    PipelineRun.revision,
+)
+"""What a PipelineLatestRun element is made of (its stages come from `stage_summary`)."""
+
+
+def read_runs_for_status(connection: Connection, *, run_ids: Sequence[str]) -> list[Row[Any]]:
+    """Rows with the LATEST_RUN_COLUMNS of these runs, named like PipelineRun's attributes."""
+    return list(connection.execute(select(*LATEST_RUN_COLUMNS).where(PipelineRun.id.in_(run_ids))))
 
 
 def insert_run_tree(

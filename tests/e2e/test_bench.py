@@ -1,0 +1,72 @@
+"""`stageline bench` end to end on a tiny dataset: it runs and its results are well formed.
+
+No figure is judged here (speed is measured by the benchmark, never asserted by tests).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.databases import sibling_database
+
+RESULT_KEYS = {
+    "batch_rps",
+    "limit_rps",
+    "batch_to_limit",
+    "p99_ms",
+    "p99_growth",
+    "transitions_per_s",
+    "read_p99_under_writes_ratio",
+    "rss_mb",
+    "database",
+    "workers",
+    "command",
+    "floor_lookup_us",
+    "targets",
+}
+
+
+def test_the_benchmark_runs_end_to_end_and_writes_its_results(
+    database_url: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "results" / "latest.json"
+    with sibling_database(database_url, tmp_path) as url:
+        finished = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stageline",
+                "bench",
+                "--database-url",
+                url,
+                "--pipelines",
+                "40",
+                "--scales",
+                "40,120",
+                "--duration",
+                "0.6",
+                "--concurrency",
+                "2",
+                "--output",
+                str(output),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = json.loads(output.read_text())
+    assert set(results) >= RESULT_KEYS
+    assert set(results["p99_ms"]) == {"40", "120"}
+    assert results["database"] == ("sqlite" if database_url.startswith("sqlite") else "postgresql")
+    assert results["workers"] == 2
+    measured = [*results["scales"].values(), results["limit"], results["batch_aksk"]]
+    for row in [*measured, results["limit_aksk"], results["under_writes"]]:
+        assert row["requests"] > 0
+        assert row["errors"] == 0
+    assert results["transitions_per_s"] > 0
+    assert all(mb > 0 for mb in results["rss_mb_per_worker"])
+    assert "batch, token, 120 runs" in finished.stdout
+    assert (output.parent / f"{results['database']}-latest.json").exists()
