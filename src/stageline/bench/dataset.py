@@ -209,7 +209,12 @@ class Generator:
                 stage_rows.extend(stages)
                 if number == target:
                     latest.append(
-                        {"id": pipeline_id, "latest_run_id": run["id"], "run_counter": number}
+                        {
+                            "id": pipeline_id,
+                            "latest_run_id": run["id"],
+                            "latest_run_revision": 1,
+                            "run_counter": number,
+                        }
                     )
             dataset.runs_per_pipeline[index] = max(have, target)
             if len(stage_rows) >= CHUNK_ROWS:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -115,6 +118,9 @@ class Pipeline(Base):
     latest_run_id: Mapped[str | None] = mapped_column(Id)
     """The run with the highest run_number: the batch-status read path starts here. No foreign
     key, so that pipeline and run rows never reference each other in a cycle."""
+    latest_run_revision: Mapped[int | None] = mapped_column(Integer)
+    """The latest run's `revision`, mirrored by every update of that run (see below), so that
+    batch status learns what changed from this table alone, however long the history."""
 
 
 class PipelineRun(Base):
@@ -235,3 +241,13 @@ class StepLog(Base):
     line_no: Mapped[int] = mapped_column(Integer)
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+@event.listens_for(PipelineRun, "after_update")
+def _mirror_latest_revision(_mapper: Any, connection: Connection, run: PipelineRun) -> None:
+    """Copy a run's new revision to its pipeline, in the same transaction, if it is the latest."""
+    connection.execute(
+        update(Pipeline)
+        .where(Pipeline.id == run.pipeline_id, Pipeline.latest_run_id == run.id)
+        .values(latest_run_revision=run.revision)
+    )

@@ -28,8 +28,15 @@ def upgrade() -> None:
     with op.batch_alter_table("pipeline_run", schema=None) as batch_op:
         batch_op.add_column(sa.Column("revision", sa.Integer(), nullable=False, server_default="1"))
 
+    with op.batch_alter_table("pipeline", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("latest_run_revision", sa.Integer(), nullable=True))
+    op.execute("UPDATE pipeline SET latest_run_revision = 1 WHERE latest_run_id IS NOT NULL")
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("pipeline", schema=None) as batch_op:
+        batch_op.drop_column("latest_run_revision")
+
     with op.batch_alter_table("pipeline_run", schema=None) as batch_op:
         batch_op.drop_column("revision")
 
