@@ -221,6 +221,7 @@ class Generator:
                 self._flush(runs, stage_rows, latest)
                 runs, stage_rows, latest = [], [], []
         self._flush(runs, stage_rows, latest)
+        self.db.maintain()
         dataset.runs = sum(dataset.runs_per_pipeline)
         return time.perf_counter() - started
 

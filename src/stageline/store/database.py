@@ -17,8 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 16_384
 """Page cache per connection; the default 2 MiB makes even primary-key reads go to the OS."""
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024
-"""Reads through a memory map share the OS page cache across connections and processes."""
 
 
 def normalize_url(url: str) -> str:
@@ -41,7 +39,6 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -88,6 +85,21 @@ class Database:
         """A transaction that commits when the block ends and rolls back if it raises."""
         with self._writer() as session, session.begin():
             yield session
+
+    def maintain(self) -> None:
+        """After a bulk load: fold SQLite's write-ahead log back into the database file (readers
+        then need not consult it) and refresh planner statistics on either database."""
+        raw = self.engine.raw_connection()  # outside any transaction: a checkpoint needs that
+        try:
+            cursor = raw.cursor()
+            if self.is_sqlite:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.execute("PRAGMA optimize")
+            else:
+                cursor.execute("ANALYZE")
+            raw.commit()
+        finally:
+            raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
