@@ -333,20 +333,28 @@ def run(options: BenchOptions) -> dict[str, Any]:
         results["rss_mb_per_worker"] = [round(mb, 1) for mb in server.worker_rss_mb()]
         options.say("measuring reads under the write load")
         own = writer_set(options.database_url, options.stages, 200)
-        writers = [
-            _writer_process(
-                WriterConfig(
-                    database_url=options.database_url,
-                    project_id=own.project_id,
-                    pipeline_ids=own.pipeline_ids[index :: options.writers],
-                    user_id=own.user_id,
-                    duration_seconds=options.warmup_seconds + options.duration_seconds + 1,
-                    claimant=f"bench-writer-{index}",
-                ),
-                server_cpu,
-            )
-            for index in range(options.writers)
+
+        def start_writers(seconds: float) -> list[subprocess.Popen[str]]:
+            # Unpinned: the write load takes whatever CPU the server and driver leave.
+            return [
+                _writer_process(
+                    WriterConfig(
+                        database_url=options.database_url,
+                        project_id=own.project_id,
+                        pipeline_ids=own.pipeline_ids[index :: options.writers],
+                        user_id=own.user_id,
+                        duration_seconds=seconds,
+                        claimant=f"bench-writer-{index}",
+                    ),
+                    None,
+                )
+                for index in range(options.writers)
+            ]
+
+        results["writers_alone"] = [
+            _writer_result(w) for w in start_writers(options.duration_seconds)
         ]
+        writers = start_writers(options.warmup_seconds + options.duration_seconds + 1)
         results["under_writes"] = drive(path)
         results["writers"] = [_writer_result(writer) for writer in writers]
     finally:
@@ -366,6 +374,9 @@ def summarize(results: dict[str, Any], options: BenchOptions) -> dict[str, Any]:
     results["p50_ms"] = {scale: round(r["p50_ms"], 2) for scale, r in scales.items()}
     results["p99_growth"] = round(largest["p99_ms"] / smallest["p99_ms"], 3)
     results["transitions_per_s"] = round(sum(w["transitions_per_s"] for w in results["writers"]), 1)
+    results["transitions_per_s_alone"] = round(
+        sum(w["transitions_per_s"] for w in results["writers_alone"]), 1
+    )
     results["read_p99_under_writes_ratio"] = round(
         results["under_writes"]["p99_ms"] / largest["p99_ms"], 3
     )
@@ -411,8 +422,9 @@ def table(results: dict[str, Any]) -> str:
         f"store-layer lookup of {results['batch']} IDs (no HTTP): "
         f"{results['floor_lookup_us']:.0f} us",
         "generation: " + ", ".join(f"{int(s):,} runs in {t} s" for s, t in generated),
-        f"write load: {results['transitions_per_s']:.0f} stage transitions/s "
-        f"({writer_runs} runs through the engine)",
+        f"write load: {results['transitions_per_s']:.0f} stage transitions/s under the read "
+        f"load ({writer_runs} runs through the engine); "
+        f"{results['transitions_per_s_alone']:.0f}/s with no read load",
         f"worker RSS: {', '.join(f'{mb:.0f} MB' for mb in results['rss_mb_per_worker'])}",
         "",
         "targets:",

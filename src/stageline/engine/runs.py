@@ -7,6 +7,7 @@ dispatcher is woken only after the transaction that queued them has committed.
 """
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -51,7 +52,11 @@ class _RunState:
         self.run = run
         self.stages = run_queries.list_stages(session, run_id=run.id)
         self.jobs = run_queries.list_jobs(session, run_id=run.id)
-        self.steps = run_queries.list_steps(session, run_id=run.id)
+
+    @functools.cached_property
+    def steps(self) -> list[StepRun]:
+        """Loaded on first use: most events (a job started, a stage rolled up) need none."""
+        return run_queries.list_steps(self.session, run_id=self.run.id)
 
     def job(self, job_run_id: str) -> JobRun | None:
         return next((j for j in self.jobs if j.id == job_run_id), None)
@@ -284,7 +289,9 @@ class RunEngine:
             job = run_queries.read_job(session, job_run_id=job_run_id)
             if job is None:
                 return False
-            run = run_queries.read_run(session, run_id=job.run_id, for_update=True)
+            run = run_queries.read_run(
+                session, run_id=job.run_id, for_update=True, without_payload=True
+            )
             if run is None or run.status in RUN_TERMINAL:
                 return False
             state = _RunState(session, run)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from stageline.store.tables import JobRun, PipelineRun, StageRun, StepRun
 
@@ -84,12 +84,19 @@ def read_run(
     run_id: str,
     pipeline_id: str | None = None,
     for_update: bool = False,
+    without_payload: bool = False,
 ) -> PipelineRun | None:
+    """A run; `without_payload` leaves its definition, sources and variables unloaded (they load
+    on first access), which is what status changes need."""
     query = select(PipelineRun).where(PipelineRun.id == run_id)
     if pipeline_id is not None:
         query = query.where(PipelineRun.pipeline_id == pipeline_id)
     if for_update:
         query = query.with_for_update()
+    if without_payload:
+        query = query.options(
+            defer(PipelineRun.definition), defer(PipelineRun.sources), defer(PipelineRun.variables)
+        )
     return session.scalar(query)
 
 
