@@ -33,43 +33,12 @@ from huaweicloudsdkcodeartspipeline.v2 import (
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 
 from tests.factories import definition, shell_job, stage
+from tests.wire import BUILD_PARAM_KEYS, LATEST_RUN_KEYS
 
 from .conftest import POLL_TIMEOUT, Tenant, code_source, sdk_client
 
 pytestmark = pytest.mark.slow
 
-LATEST_RUN_KEYS = {
-    "pipeline_id",
-    "pipeline_run_id",
-    "executor_id",
-    "executor_name",
-    "stage_status_list",
-    "status",
-    "run_number",
-    "trigger_type",
-    "build_params",
-    "artifact_params",
-    "start_time",
-    "end_time",
-    "modify_url",
-    "detail_url",
-}
-BUILD_PARAM_KEYS = {
-    "action",
-    "build_type",
-    "commit_id",
-    "event_type",
-    "merge_id",
-    "message",
-    "source_branch",
-    "tag",
-    "target_branch",
-    "codehub_id",
-    "git_url",
-    "source_codehub_id",
-    "source_codehub_url",
-    "source_codehub_http_url",
-}
 STAGE_STATUS_KEYS = {"name", "sequence", "status", "start_time", "end_time"}
 STAGE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 DISPLAY_TZ = timezone(timedelta(hours=8))  # STAGELINE_DISPLAY_TIMEZONE of the e2e server

@@ -18,39 +18,7 @@ from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.tables import Pipeline, PipelineRun
 from tests.factories import World, definition, shell_job, stage
-
-LATEST_RUN_KEYS = {
-    "pipeline_id",
-    "pipeline_run_id",
-    "executor_id",
-    "executor_name",
-    "stage_status_list",
-    "status",
-    "run_number",
-    "trigger_type",
-    "build_params",
-    "artifact_params",
-    "start_time",
-    "end_time",
-    "modify_url",
-    "detail_url",
-}
-BUILD_PARAM_KEYS = {
-    "action",
-    "build_type",
-    "commit_id",
-    "event_type",
-    "merge_id",
-    "message",
-    "source_branch",
-    "tag",
-    "target_branch",
-    "codehub_id",
-    "git_url",
-    "source_codehub_id",
-    "source_codehub_url",
-    "source_codehub_http_url",
-}
+from tests.wire import BUILD_PARAM_KEYS, LATEST_RUN_KEYS
 
 SPEC_EXAMPLE: dict[str, Any] = {
     "pipeline_id": "d19799d619424b2bb2625ec2d93ea087",

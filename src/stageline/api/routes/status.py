@@ -42,5 +42,5 @@ async def batch_show_pipelines_latest_status(
             connection, [(run_id, revision) for _, run_id, revision in latest]
         )
     run_of = {pipeline_id: run_id for pipeline_id, run_id, _ in latest}
-    body = b",".join(elements[run_of[pid]] for pid in wanted if pid in run_of)
+    body = b",".join(elements[run_of[pid]] for pid in wanted if run_of.get(pid) in elements)
     return Response(b"[" + body + b"]", media_type="application/json")
