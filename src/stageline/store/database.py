@@ -43,8 +43,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql(
+            "BEGIN IMMEDIATE" if options.get("sqlite_immediate") else "BEGIN"
+        )
 
 
 def make_engine(url: str) -> Engine:
@@ -67,6 +71,14 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         write_bind = self.engine.execution_options(sqlite_immediate=True)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        # On PostgreSQL one statement needs no transaction around it: no BEGIN/ROLLBACK round
+        # trips. SQLite keeps its own transaction handling (see _configure_sqlite), which an
+        # isolation-level switch would undo on the pooled connection.
+        self._plain = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._writer = sessionmaker(write_bind, expire_on_commit=False)
 
     @contextmanager
@@ -76,8 +88,9 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """A plain connection for the hottest reads: no ORM session, no identity map."""
-        with self.engine.connect() as connection:
+        """A plain connection for the hottest reads: no ORM session, and on PostgreSQL no
+        transaction (each statement sees its own snapshot)."""
+        with self._plain.connect() as connection:
             yield connection
 
     @contextmanager
