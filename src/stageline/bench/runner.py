@@ -4,6 +4,7 @@ Every figure comes from one run of this module: the batch route and the limit ro
 measured against the same server, data and driver, so their ratio means something.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from stageline.bench.dataset import Dataset, Generator
@@ -138,7 +140,7 @@ class Server:
         return sizes
 
     def stop(self) -> None:
-        with _suppress():
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
@@ -147,21 +149,13 @@ class Server:
             self.process.wait()
 
 
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
-
-
 def _descendants(pid: int) -> list[int]:
     found = []
     pending = [pid]
     while pending:
         current = pending.pop()
         for task in Path(f"/proc/{current}/task").glob("*/children"):
-            with _suppress():
+            with contextlib.suppress(OSError):
                 children = [int(c) for c in task.read_text().split()]
                 found.extend(children)
                 pending.extend(children)
@@ -176,15 +170,10 @@ def prepare_database(options: BenchOptions) -> None:
             Path(url.database + suffix).unlink(missing_ok=True)
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     db = Database(options.database_url)
-    migrate.downgrade(db.engine, "base") if _has_schema(db) else None
+    if "alembic_version" in inspect(db.engine).get_table_names():
+        migrate.downgrade(db.engine, "base")
     migrate.upgrade(db.engine)
     db.dispose()
-
-
-def _has_schema(db: Database) -> bool:
-    from sqlalchemy import inspect
-
-    return "alembic_version" in inspect(db.engine).get_table_names()
 
 
 def floor_lookup_us(
