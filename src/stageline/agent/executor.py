@@ -133,6 +133,7 @@ def run_job(
 ) -> None:
     """Run the job's steps in order; the first that does not complete ends the job."""
     events.job_started(job.job_run_id)
+    workspace = workspace.resolve()  # steps run inside it: a relative path would not resolve
     workspace.mkdir(parents=True, exist_ok=True)
     env = step_environment(job, workspace)
     mask = masker(job.secrets)

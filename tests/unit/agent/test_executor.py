@@ -157,6 +157,18 @@ class TestRunJob:
         assert events.log_lines("s1") == ["one", "two"]
         assert events.log_lines("s2") == ["three"]
 
+    def test_a_relative_workspace_path_works(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The default data directory is relative (`.stageline`): steps must still find their
+        scripts once they run inside the workspace."""
+        monkeypatch.chdir(tmp_path)
+
+        events = run(job(shell("s1", "echo from $PWD")), Path(".stageline/workspaces/job"))
+
+        assert events.without_logs()[-1] == ("job_finished", JOB_ID, "COMPLETED", None)
+        assert events.log_lines("s1") == [f"from {tmp_path / '.stageline/workspaces/job'}"]
+
     def test_logs_of_a_step_arrive_between_its_start_and_finish(self, workspace: Path) -> None:
         events = run(job(shell("s1", "echo hi\n"), shell("s2", "echo there\n")), workspace)
 
