@@ -44,11 +44,14 @@ class Renderer:
             STAGE_TIME_FORMAT
         )
 
+    def pipeline_url(self, project_id: str, pipeline_id: str) -> str:
+        return f"{self.base_url}/projects/{project_id}/pipelines/{pipeline_id}"
+
     def modify_url(self, project_id: str, pipeline_id: str) -> str:
-        return f"{self.base_url}/projects/{project_id}/pipelines/{pipeline_id}/edit"
+        return f"{self.pipeline_url(project_id, pipeline_id)}/edit"
 
     def detail_url(self, project_id: str, pipeline_id: str, run_id: str) -> str:
-        return f"{self.base_url}/projects/{project_id}/pipelines/{pipeline_id}/runs/{run_id}"
+        return f"{self.pipeline_url(project_id, pipeline_id)}/runs/{run_id}"
 
     def latest_run(self, run: LatestRunSource, *, include_stage_id: bool = False) -> dict[str, Any]:
         """The 14 keys of PipelineLatestRun, from the run row alone (its stage summary)."""
@@ -112,7 +115,7 @@ class Renderer:
             "banned": False,
             "subject_id": pipeline.id,
             "modify_url": self.modify_url(pipeline.project_id, pipeline.id),
-            "detail_url": self.modify_url(pipeline.project_id, pipeline.id).removesuffix("/edit"),
+            "detail_url": self.pipeline_url(pipeline.project_id, pipeline.id),
         }
 
     def pipeline_item(

@@ -77,9 +77,6 @@ STAGE_STARTED = frozenset(
 )
 """Statuses that mean work has begun and not yet ended."""
 
-STAGE_WAITING = frozenset({StageStatus.INIT, StageStatus.QUEUED, StageStatus.SUSPEND})
-"""Statuses of work that has not begun."""
-
 STAGE_SUCCESSFUL = frozenset(
     {
         StageStatus.COMPLETED,

@@ -43,9 +43,6 @@ RUN_EDGES: dict[RunStatus, frozenset[RunStatus]] = {
     R.IGNORED: frozenset(),
 }
 
-RUN_INITIAL = frozenset({R.RUNNING, R.SUSPEND, R.IGNORED})
-"""Statuses a run may be created with."""
-
 StatusT = TypeVar("StatusT", RunStatus, StageStatus)
 
 

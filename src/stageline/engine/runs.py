@@ -154,7 +154,7 @@ class RunEngine:
     def cancel_pipeline_runs(self, *, pipeline_id: str, stopped_by: str) -> None:
         """Stop every unfinished run of a pipeline (when it is deleted)."""
         with self.db.reader() as session:
-            run_ids = run_queries.list_active_runs_of_pipeline(
+            run_ids = run_queries.list_run_ids(
                 session, pipeline_id=pipeline_id, statuses=list(RUN_ACTIVE)
             )
         for run_id in run_ids:
@@ -168,7 +168,7 @@ class RunEngine:
         """
         now = self.clock()
         with self.db.reader() as session:
-            run_ids = run_queries.list_active_run_ids(
+            run_ids = run_queries.list_run_ids(
                 session, statuses=[RunStatus.RUNNING, RunStatus.PAUSED]
             )
         for run_id in run_ids:

@@ -20,10 +20,6 @@ def read_project(session: Session, *, project_id: str) -> Project | None:
     return session.get(Project, project_id)
 
 
-def read_project_by_name(session: Session, *, name: str) -> Project | None:
-    return session.scalar(select(Project).where(Project.name == name))
-
-
 def insert_user(
     session: Session,
     *,

@@ -137,20 +137,14 @@ def list_runs(
     return total, list(runs)
 
 
-def list_active_run_ids(session: Session, *, statuses: Sequence[str]) -> list[str]:
-    return list(session.scalars(select(PipelineRun.id).where(PipelineRun.status.in_(statuses))))
-
-
-def list_active_runs_of_pipeline(
-    session: Session, *, pipeline_id: str, statuses: Sequence[str]
+def list_run_ids(
+    session: Session, *, statuses: Sequence[str], pipeline_id: str | None = None
 ) -> list[str]:
-    return list(
-        session.scalars(
-            select(PipelineRun.id).where(
-                PipelineRun.pipeline_id == pipeline_id, PipelineRun.status.in_(statuses)
-            )
-        )
-    )
+    """IDs of the runs in one of `statuses`, of one pipeline or of all."""
+    query = select(PipelineRun.id).where(PipelineRun.status.in_(statuses))
+    if pipeline_id is not None:
+        query = query.where(PipelineRun.pipeline_id == pipeline_id)
+    return list(session.scalars(query))
 
 
 def list_stages(session: Session, *, run_id: str) -> list[StageRun]:
