@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
 
 from stageline.auth import accounts
 from stageline.auth.roles import Role
@@ -63,7 +63,7 @@ class User:
 class World:
     """A project and its members, plus shortcuts for the API calls most tests make."""
 
-    client: TestClient
+    client: httpx.Client
     db: Database
     settings: Settings
     project_id: str
@@ -74,7 +74,7 @@ class World:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, client: TestClient, db: Database, settings: Settings) -> "World":
+    def create(cls, client: httpx.Client, db: Database, settings: Settings) -> "World":
         now = system_clock()
         suffix = secrets.token_hex(4)
         project_id = accounts.create_project(db, name=f"project-{suffix}", now=now)
@@ -167,7 +167,7 @@ class World:
             time.sleep(0.05)
 
 
-def login(client: TestClient, name: str, password: str, **scope: Any) -> str:
+def login(client: httpx.Client, name: str, password: str, **scope: Any) -> str:
     body: dict[str, Any] = {
         "auth": {
             "identity": {

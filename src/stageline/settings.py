@@ -54,7 +54,13 @@ class Settings(BaseSettings):
     secret_key: str = ""
     """Master secret from which access-key SKs are derived; empty means `<data_dir>/secret.key`."""
     executor_slots: int = 4
-    """How many jobs the built-in executor runs at once."""
+    """How many jobs the built-in agent (started by `stageline serve`) runs at once."""
+    agent_lease_seconds: float = 60.0
+    """How long a job's claim lives without a heartbeat before the job is redispatched."""
+    agent_max_redispatch: int = 2
+    """How often a job is taken from a lost agent and queued again before it fails."""
+    artifact_max_bytes: int = 1024 * 1024 * 1024
+    """The largest artifact a step may upload."""
     auth_cache_seconds: float = 10.0
     """How long a server trusts a checked token, access key or role before asking the database
     again (revocations take up to this long to apply; 0 turns the cache off)."""
@@ -89,6 +95,10 @@ class Settings(BaseSettings):
     @property
     def workspace_dir(self) -> Path:
         return self.data_dir / "workspaces"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.data_dir / "artifacts"
 
     def master_secret(self) -> bytes:
         """The configured secret, or the one kept in `<data_dir>/secret.key` (created 0600)."""

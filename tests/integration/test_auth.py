@@ -4,8 +4,8 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from stageline.auth import accounts, signing
 from stageline.engine.clock import system_clock
@@ -91,7 +91,7 @@ class TestKeystoneTokens:
         assert "token expires" in response.json()["error_msg"]
 
     def test_a_token_scoped_to_one_project_does_not_open_another(
-        self, world: World, client: TestClient, db: Database, settings: Settings
+        self, world: World, client: httpx.Client, db: Database, settings: Settings
     ) -> None:
         other = World.create(client, db, settings)
         from stageline.auth.roles import Role
@@ -168,7 +168,7 @@ class TestRoles:
 
 
 def signed(
-    client: TestClient, method: str, path: str, ak: str, sk: str, body: bytes = b"", **kw: Any
+    client: httpx.Client, method: str, path: str, ak: str, sk: str, body: bytes = b"", **kw: Any
 ) -> Any:
     url = f"http://testserver{path}"
     headers = signing.sign(

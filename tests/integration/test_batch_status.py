@@ -9,9 +9,10 @@ from sqlalchemy import event
 
 from stageline.auth import accounts
 from stageline.auth.roles import Role
-from stageline.engine.dispatcher import JobQueue
+from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.runs import RunEngine
 from stageline.engine.scheduler import Executor
+from stageline.schemas.jobs import AgentEvent, ClaimRequest, EventBatch
 from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
 from stageline.store.queries import identity
@@ -65,16 +66,16 @@ class FakeClock:
         return self.now
 
 
-class RecordingDispatcher:
+SPEC_POOL = '{"pool": "spec"}'
+"""The example's job goes to a pool of its own, so that no other test's job is claimed."""
+
+
+class Wakes:
     def __init__(self) -> None:
-        self.wakes = 0
-        self.cancelled: list[str] = []
+        self.count = 0
 
-    def wake(self) -> None:
-        self.wakes += 1
-
-    def cancel(self, job_run_id: str) -> None:
-        self.cancelled.append(job_run_id)
+    def __call__(self) -> None:
+        self.count += 1
 
 
 def _spec_pipeline(db: Database, world: World, pipeline_id: str) -> None:
@@ -88,7 +89,9 @@ def _spec_pipeline(db: Database, world: World, pipeline_id: str) -> None:
                 description="",
                 is_publish=False,
                 manifest_version="3.0",
-                definition=definition(stage("PHASE_1", shell_job("JOB", "true"), name="Phase_1")),
+                definition=definition(
+                    stage("PHASE_1", shell_job("JOB", "true", resource=SPEC_POOL), name="Phase_1")
+                ),
                 sources=[
                     {
                         "type": "code",
@@ -123,8 +126,8 @@ class TestSpecExample:
         _spec_pipeline(db, world, pipeline_id)
         clock = FakeClock(1677919000000)
         engine = RunEngine(db, clock=clock)
-        dispatcher = RecordingDispatcher()
-        engine.attach(dispatcher)
+        wakes = Wakes()
+        engine.on_queued = wakes
         executor = Executor(
             user_id=world.developer.user_id, display_name="Beta environment account"
         )
@@ -156,13 +159,16 @@ class TestSpecExample:
         run_id = engine.start_run(
             project_id=world.project_id, pipeline_id=pipeline_id, request=request, executor=executor
         )
-        job = JobQueue(db, clock=clock).claim_next("test")
+        dispatcher = Dispatcher(engine, LeasePolicy())
+        job = dispatcher.claim(ClaimRequest(agent="t", pool="spec"), agent_name="test")
         assert job is not None
-        assert dispatcher.wakes == 2
+        assert wakes.count == 2
         clock.now = 1677919689000
-        engine.job_started(job.job_run_id)
+        started = AgentEvent(seq=1, kind="job_started")
+        dispatcher.report(job.job_run_id, EventBatch(dispatch_id=job.dispatch_id, events=[started]))
         clock.now = 1677919811000
-        engine.job_finished(job.job_run_id, "FAILED", "exit 1")
+        failed = AgentEvent(seq=2, kind="job_finished", outcome="FAILED", message="exit 1")
+        dispatcher.report(job.job_run_id, EventBatch(dispatch_id=job.dispatch_id, events=[failed]))
 
         (item,) = world.status(pipeline_id)
         expected = {

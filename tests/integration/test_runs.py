@@ -313,28 +313,4 @@ class TestEngine:
         assert numbers == list(range(1, 13))
         (item,) = world.status(pipeline_id)
         assert item["run_number"] == 12
-        engine.fail_interrupted("test clean-up")
-
-    def test_runs_left_in_flight_are_failed_at_start_up(
-        self, quiet_world: World, quiet_db: Database
-    ) -> None:
-        world, db = quiet_world, quiet_db
-        pipeline_id = world.create_pipeline(
-            definition(stage("A", shell_job("J", "true")), stage("B", shell_job("K", "true")))
-        )
-        engine = RunEngine(db)  # nothing will execute its jobs: like a server that died
-        run_id = engine.start_run(
-            project_id=world.project_id,
-            pipeline_id=pipeline_id,
-            request=RunCreate(),
-            executor=Executor(user_id=world.developer.user_id, display_name="t"),
-        )
-        assert world.status(pipeline_id)[0]["status"] == "RUNNING"
-        assert (
-            RunEngine(db).fail_interrupted("the server restarted while this run was in flight") >= 1
-        )
-        detail = world.detail(pipeline_id, run_id)
-        assert detail["status"] == "FAILED"
-        assert detail["message"] == "the server restarted while this run was in flight"
-        assert [s["status"] for s in detail["stages"]] == ["FAILED", "INIT"]
-        assert detail["stages"][0]["jobs"][0]["message"] == detail["message"]
+        engine.cancel_pipeline_runs(pipeline_id=pipeline_id, stopped_by="test clean-up")

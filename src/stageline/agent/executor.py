@@ -27,6 +27,11 @@ KILL_GRACE_SECONDS = 5.0
 MASK = "***"
 
 
+OUTPUTS_ENV = "STAGELINE_OUTPUTS"
+"""Names the file a step may write `key=value` lines to; they become the step's outputs."""
+MAX_OUTPUTS = 256
+
+
 def step_environment(job: JobAssignment, workspace: Path) -> dict[str, str]:
     env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
     env.update(job.env)
@@ -87,10 +92,12 @@ def run_step(
     script_path = workspace / ".stageline" / f"{step.step_run_id}.sh"
     script_path.parent.mkdir(parents=True, exist_ok=True)
     script_path.write_text(script)
+    outputs_path = outputs_file(workspace, step)
+    outputs_path.touch()
     process = subprocess.Popen(
         ["bash", "-e", str(script_path)],
         cwd=workspace,
-        env=dict(env),
+        env={**env, OUTPUTS_ENV: str(outputs_path)},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -128,6 +135,63 @@ def run_step(
     return "COMPLETED", 0, None
 
 
+def outputs_file(workspace: Path, step: StepAssignment) -> Path:
+    return workspace / ".stageline" / f"{step.step_run_id}.outputs"
+
+
+def read_outputs(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """(key, value) pairs from `key=value` lines (the last of a key wins), and complaints about
+    lines that are not such pairs. Blank lines and `#` comments are skipped."""
+    found: dict[str, str] = {}
+    complaints = []
+    text = path.read_text(errors="replace") if path.exists() else ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, equals, value = line.partition("=")
+        key = key.strip()
+        if not equals or not key or len(key) > 256:
+            complaints.append(f"[stageline] outputs line {number} ignored: not key=value")
+        elif len(found) >= MAX_OUTPUTS and key not in found:
+            complaints.append(f"[stageline] outputs line {number} ignored: over {MAX_OUTPUTS} keys")
+        else:
+            found[key] = value[:65_536]
+    return list(found.items()), complaints
+
+
+def collect_artifacts(workspace: Path, patterns: tuple[str, ...]) -> tuple[list[Path], str | None]:
+    """Files matching the patterns inside the workspace, or why the step must fail."""
+    files: list[Path] = []
+    for pattern in patterns:
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            return [], f"artifact pattern '{pattern}' must be relative to the workspace"
+        matches = sorted(p for p in workspace.glob(pattern) if p.is_file())
+        if not matches:
+            return [], f"artifact pattern '{pattern}' matched no file"
+        files.extend(m for m in matches if m not in files)
+    return files, None
+
+
+def _finish_step(
+    step: StepAssignment, workspace: Path, events: JobEvents, outcome: JobOutcome
+) -> tuple[JobOutcome, str | None]:
+    """Report the step's outputs, upload its artifacts; the outcome may turn FAILED here."""
+    outputs, complaints = read_outputs(outputs_file(workspace, step))
+    if complaints:
+        events.step_log(step.step_run_id, complaints)
+    if outputs:
+        events.step_outputs(step.step_run_id, outputs)
+    if outcome != "COMPLETED" or not step.artifacts:
+        return outcome, None
+    files, problem = collect_artifacts(workspace, step.artifacts)
+    for path in files:
+        problem = problem or events.upload_artifact(step.step_run_id, path.name, path)
+    if problem is not None:
+        events.step_log(step.step_run_id, [f"[stageline] {problem}"])
+        return "FAILED", problem
+    return outcome, None
+
+
 def run_job(
     job: JobAssignment, events: JobEvents, *, workspace: Path, cancelled: threading.Event
 ) -> None:
@@ -158,6 +222,8 @@ def run_job(
                 cancelled=cancelled,
                 mask=mask,
             )
+            outcome, problem = _finish_step(step, workspace, events, outcome)
+            message = problem or message
             events.step_finished(step.step_run_id, outcome, exit_code=exit_code, message=message)
             if outcome != "COMPLETED":
                 break

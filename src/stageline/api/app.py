@@ -1,5 +1,6 @@
 """The ASGI application: routes, error rendering, and the services a server process runs."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 
@@ -7,17 +8,33 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from stageline import __version__
+from stageline.api.claim_signal import ClaimSignal
 from stageline.api.deps import Services
 from stageline.api.errors import RequestIdMiddleware, install_error_handlers
-from stageline.api.execution import executing
 from stageline.api.render import Renderer
-from stageline.api.routes import bench, health, pipelines, runs, status, tokens
+from stageline.api.routes import (
+    agents,
+    artifacts,
+    bench,
+    health,
+    pipelines,
+    reviews,
+    runs,
+    status,
+    tokens,
+)
 from stageline.api.status_cache import RenderedRuns
 from stageline.auth.principals import Authenticator
 from stageline.engine.clock import Clock, system_clock
+from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.runs import RunEngine
+from stageline.engine.services import PeriodicService
+from stageline.engine.timeouts import Sweeper
 from stageline.settings import Settings
+from stageline.store.blobs import Blobs
 from stageline.store.database import Database
+
+log = logging.getLogger(__name__)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -25,14 +42,29 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+SWEEP_SECONDS = 1.0
+
+
+def lease_policy(settings: Settings) -> LeasePolicy:
+    return LeasePolicy(
+        lease_seconds=settings.agent_lease_seconds, max_redispatch=settings.agent_max_redispatch
+    )
+
+
 def build_services(settings: Settings, db: Database, clock: Clock = system_clock) -> Services:
     renderer = Renderer(
         display_tz=settings.display_tz, public_base_url=settings.effective_public_base_url
     )
+    engine = RunEngine(db, clock=clock)
+    claim_signal = ClaimSignal()
+    engine.on_queued = claim_signal.notify
     return Services(
         settings=settings,
         db=db,
-        engine=RunEngine(db, clock=clock),
+        engine=engine,
+        dispatcher=Dispatcher(engine, lease_policy(settings)),
+        claim_signal=claim_signal,
+        blobs=Blobs(settings.artifact_dir, max_bytes=settings.artifact_max_bytes),
         authenticator=Authenticator(db, settings),
         renderer=renderer,
         rendered_runs=RenderedRuns(renderer),
@@ -40,10 +72,11 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
     )
 
 
-def create_app(
-    settings: Settings, *, db: Database | None = None, with_executor: bool = True
-) -> FastAPI:
-    """The app; with `with_executor`, the built-in executor runs jobs inside this process."""
+def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+    """The app of one server process: the API, and the sweeps for lost agents and timeouts.
+
+    Jobs run on build agents (`stageline agent`); `stageline serve` starts one beside it.
+    """
     database = db or Database(settings.effective_database_url)
     services = build_services(settings, database)
 
@@ -51,9 +84,14 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
             if db is None:
-                stack.callback(database.dispose)  # last, after the executor has wound down
-            if with_executor:
-                stack.enter_context(executing(services.engine, settings))
+                stack.callback(database.dispose)  # last, after the sweeper has stopped
+            sweeper = Sweeper(services.engine, lease_policy(settings))
+            extended = sweeper.grant_grace()
+            if extended:
+                log.info("gave %d claimed job(s) a fresh lease to report in", extended)
+            sweeps = PeriodicService("sweeps", sweeper.run_once, interval_seconds=SWEEP_SECONDS)
+            sweeps.start()
+            stack.callback(sweeps.stop)
             for hook in app.state.after_start:
                 hook()
             yield
@@ -68,7 +106,7 @@ def create_app(
     app.state.after_start = []
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (status, pipelines, runs, tokens, health):
+    for module in (status, pipelines, runs, reviews, artifacts, tokens, health, agents):
         app.include_router(module.router)
     if settings.bench_routes:
         app.include_router(bench.router)
@@ -77,5 +115,5 @@ def create_app(
 
 def worker_app() -> FastAPI:
     """The app of one of several API worker processes (`serve --workers N`): settings from the
-    environment, no executor (a separate `stageline executor` process runs the jobs)."""
-    return create_app(Settings(), with_executor=False)
+    environment."""
+    return create_app(Settings())

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from stageline.api.claim_signal import ClaimSignal
 from stageline.api.render import Renderer
 from stageline.api.status_cache import RenderedRuns
 from stageline.auth.principals import (
@@ -17,10 +18,13 @@ from stageline.auth.principals import (
     header_list,
 )
 from stageline.auth.roles import Role
+from stageline.auth.signing import HEADER_CONTENT_SHA256, UNSIGNED_BODY, UNSIGNED_PAYLOAD
 from stageline.domain.errors import Unauthenticated
 from stageline.engine.clock import Clock
+from stageline.engine.dispatcher import Dispatcher
 from stageline.engine.runs import RunEngine
 from stageline.settings import Settings
+from stageline.store.blobs import Blobs
 from stageline.store.database import Database
 
 
@@ -29,6 +33,9 @@ class Services:
     settings: Settings
     db: Database
     engine: RunEngine
+    dispatcher: Dispatcher
+    claim_signal: ClaimSignal
+    blobs: Blobs
     authenticator: Authenticator
     renderer: Renderer
     rendered_runs: RenderedRuns
@@ -57,15 +64,26 @@ async def authenticate(request: Request) -> Principal:
     if "authorization" in request.headers:
         scope = request.scope
         raw_path = scope.get("raw_path") or scope["path"].encode()
+        headers = header_list(scope["headers"])
         signed = SignedRequest(
             method=request.method,
             raw_path=raw_path.decode("latin-1"),
             raw_query=scope.get("query_string", b"").decode("latin-1"),
-            headers=header_list(scope["headers"]),
-            body=await request.body(),
+            headers=headers,
+            body=await _signed_body(request, headers),
         )
         return await run_in_threadpool(services.authenticator.from_signature, signed, now=now)
     raise Unauthenticated(IAM_PREFIX + "x-auth-token not found")
+
+
+async def _signed_body(request: Request, headers: dict[str, str]) -> bytes:
+    """The body as the signature covers it. With an unsigned payload (artifact uploads) only
+    whether there is one matters, so a large upload is not read here but streamed by its route.
+    """
+    if headers.get(HEADER_CONTENT_SHA256.lower()) != UNSIGNED_PAYLOAD:
+        return await request.body()
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    return UNSIGNED_BODY if has_body else b""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from stageline.domain.errors import (
     NotFound,
     PipelineNotFound,
     ProjectNotFound,
+    RunNotAccepted,
+    StaleDispatch,
     Unauthenticated,
 )
 
@@ -39,6 +41,8 @@ ERROR_TABLE: tuple[tuple[type[DomainError], int, str], ...] = (
     (PipelineNotFound, 404, "DEVPIPE.00011401"),
     (NotFound, 404, "DEVCP.00012002"),
     (InvalidInput, 400, "DEVCP.00021400"),
+    (RunNotAccepted, 409, "DEVPIPE.00011169"),
+    (StaleDispatch, 409, "STAGELINE.AGENT.0409"),
     (Conflict, 409, "DEVPIPE.00011409"),
 )
 """First matching class wins, so subclasses come before their bases."""
@@ -68,9 +72,12 @@ def _domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
     if isinstance(error, Unauthenticated) and error.clock_skew:
         return error_response(request.scope, 401, CLOCK_SKEW_CODE, error.message)
+    extra = None
+    if isinstance(error, RunNotAccepted):
+        extra = {"error": {"pipeline_run_id": error.run_id, "queue_id": error.run_id}}
     for cls, status, code in ERROR_TABLE:
         if isinstance(error, cls):
-            return error_response(request.scope, status, code, error.message)
+            return error_response(request.scope, status, code, error.message, extra)
     return error_response(request.scope, 400, VALIDATION_CODE, error.message)
 
 

@@ -20,6 +20,7 @@ from stageline.store.queries import identity
 IAM_PREFIX = "Incorrect IAM authentication information: "
 FAILED_SIGNATURES_BEFORE_LOCK = 5
 LOCK_MS = 5 * 60 * 1000
+AGENT_KIND = "agent"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Principal:
     display_name: str
     token_project_id: str | None = None
     """A project-scoped token acts on that project only; None for unscoped tokens and AK/SK."""
+    is_agent: bool = False
+    """A build agent's identity: it may claim and report jobs, and nothing else."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,10 @@ class Authenticator:
             user = identity.read_user(session, user_id=key.user_id)
             if user is None:
                 raise Unauthenticated(IAM_PREFIX + "verify aksk signature fail")
-            return Principal(user.id, user.name, user.display_name), key.failed_signatures > 0
+            principal = Principal(
+                user.id, user.name, user.display_name, is_agent=user.kind == AGENT_KIND
+            )
+            return principal, key.failed_signatures > 0
 
     def cached_role(self, principal: Principal, *, project_id: str, now: int) -> Role | None:
         """The caller's role on the project if this process looked it up recently; no I/O."""
@@ -171,7 +177,9 @@ class Authenticator:
 
     @staticmethod
     def check(principal: Principal, *, project_id: str, held: Role, needed: Role) -> None:
-        """Refuse a project-scoped token used elsewhere, or a role below `needed`."""
+        """Refuse a build agent, a project-scoped token used elsewhere, or a role below `needed`."""
+        if principal.is_agent:
+            raise Forbidden(f"{principal.name} is a build agent: it may only claim and report jobs")
         if principal.token_project_id not in (None, project_id):
             raise Forbidden("the token is scoped to another project")
         if not allows(held, needed):

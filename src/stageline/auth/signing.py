@@ -19,6 +19,9 @@ HEADER_HOST = "Host"
 HEADER_AUTHORIZATION = "Authorization"
 HEADER_CONTENT_SHA256 = "X-Sdk-Content-Sha256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+UNSIGNED_BODY = b"<unsigned payload>"
+"""Stands for a non-empty body whose content the signature does not cover (UNSIGNED-PAYLOAD):
+signer and verifier pass it instead of streaming the whole body through memory."""
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _DATE_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z")

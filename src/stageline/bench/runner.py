@@ -86,7 +86,7 @@ def _cpus() -> list[int]:
 
 
 class Server:
-    """`stageline serve --workers N --no-executor --bench-routes`, optionally pinned to a CPU."""
+    """`stageline serve --workers N --no-agent --bench-routes`, optionally pinned to a CPU."""
 
     def __init__(self, options: BenchOptions, data_dir: Path, cpu: int | None) -> None:
         with socket.socket() as probe:
@@ -94,7 +94,7 @@ class Server:
             self.port = probe.getsockname()[1]
         command = [sys.executable, "-m", "stageline", "serve", "--port", str(self.port)]
         command += ["--database-url", options.database_url, "--workers", str(options.workers)]
-        command += ["--no-executor", "--bench-routes"]
+        command += ["--no-agent", "--bench-routes"]
         if cpu is not None:
             command = ["taskset", "-c", str(cpu), *command]
         env = {

@@ -3,7 +3,7 @@
 Runs in its own process (`python -m stageline.bench.writer`, JSON in, JSON out). It plays both
 sides of the seam: it starts runs, claims their jobs from the queue and reports them started
 and completed, so every stage goes INIT -> QUEUED -> RUNNING -> COMPLETED through
-`engine.transitions` exactly as with a real executor, minus the subprocesses.
+`engine.transitions` exactly as with a real agent, minus HTTP and the subprocesses.
 """
 
 import json
@@ -11,9 +11,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from stageline.engine.dispatcher import JobQueue
+from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.runs import RunEngine
 from stageline.engine.scheduler import Executor
+from stageline.schemas.jobs import AgentEvent, ClaimRequest, EventBatch
 from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
 
@@ -38,21 +39,13 @@ class WriterResult:
     transitions_per_s: float
 
 
-class _Quiet:
-    """The writer claims its jobs itself, so the engine need not wake anyone."""
-
-    def wake(self) -> None:
-        pass
-
-    def cancel(self, job_run_id: str) -> None:
-        pass
-
-
 def write_load(config: WriterConfig) -> WriterResult:
+    """Start runs and drive their jobs through the agent protocol's engine side (claim, then
+    one report with job_started and job_finished), as an agent would, minus HTTP."""
     db = Database(config.database_url)
     engine = RunEngine(db)
-    engine.attach(_Quiet())
-    queue = JobQueue(db)
+    dispatcher = Dispatcher(engine, LeasePolicy())
+    claim = ClaimRequest(agent=config.claimant)
     executor = Executor(user_id=config.user_id, display_name="Bench Writer")
     started = time.perf_counter()
     stop_at = started + config.duration_seconds
@@ -67,9 +60,14 @@ def write_load(config: WriterConfig) -> WriterResult:
             request=RunCreate(),
             executor=executor,
         )
-        while (job := queue.claim_next(config.claimant)) is not None:
-            engine.job_started(job.job_run_id)
-            engine.job_finished(job.job_run_id, "COMPLETED", None)
+        while (job := dispatcher.claim(claim, agent_name="bench")) is not None:
+            events = [
+                AgentEvent(seq=1, kind="job_started"),
+                AgentEvent(seq=2, kind="job_finished", outcome="COMPLETED"),
+            ]
+            dispatcher.report(
+                job.job_run_id, EventBatch(dispatch_id=job.dispatch_id, events=events)
+            )
             transitions += TRANSITIONS_PER_STAGE
         runs += 1
     seconds = time.perf_counter() - started

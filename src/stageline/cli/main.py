@@ -1,6 +1,8 @@
 """`stageline serve | migrate | admin …` — each command imports what it needs when it runs."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,11 +70,9 @@ def serve(
     batch_max_ids: Annotated[
         int | None, typer.Option(help="Most pipeline IDs one batch-status call may ask for.")
     ] = None,
-    workers: Annotated[
-        int, typer.Option(min=1, help="API worker processes; more than 1 adds an executor process.")
-    ] = 1,
-    no_executor: Annotated[
-        bool, typer.Option("--no-executor", help="Serve the API only; executors run elsewhere.")
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes.")] = 1,
+    no_agent: Annotated[
+        bool, typer.Option("--no-agent", help="Do not start the built-in build agent.")
     ] = False,
     bench_routes: Annotated[
         bool, typer.Option("--bench-routes", help="Add the benchmark's limit route.", hidden=True)
@@ -81,7 +81,7 @@ def serve(
         bool, typer.Option(help="Create demo data and run each demo pipeline.")
     ] = False,
 ) -> None:
-    """Migrate the database and serve the API with the built-in executor."""
+    """Migrate the database and serve the API, with a built-in build agent beside it."""
     import uvicorn
 
     from stageline.api.app import create_app
@@ -97,77 +97,112 @@ def serve(
     settings = _settings(database_url, **overrides)
     db = _database(settings)
     settings.master_secret()  # create the key file once, before any worker reads it
-    if workers > 1:
-        if demo:
-            _fail(ValueError("--demo runs in a single process; drop --workers"))
-        db.dispose()
-        _serve_workers(settings, database_url, overrides, workers, with_executor=not no_executor)
-        return
-    app_ = create_app(settings, db=db, with_executor=not no_executor)
-    if demo:
-        from stageline.cli.demo import install_demo
-
-        install_demo(app_, settings, db)
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
-
-
-def _serve_workers(
-    settings: Settings,
-    database_url: str | None,
-    overrides: dict[str, Any],
-    workers: int,
-    *,
-    with_executor: bool,
-) -> None:
-    """`workers` API processes under uvicorn, plus one `stageline executor` process."""
-    import os
-    import subprocess
-
-    import uvicorn
-
-    # Worker processes read their settings from the environment: hand the flags down.
-    for name, value in {**overrides, "database_url": database_url}.items():
-        if value is not None:
-            os.environ[f"STAGELINE_{name.upper()}"] = str(value)
-    command = [sys.executable, "-m", "stageline", "executor"]
-    executor = subprocess.Popen(command) if with_executor else None
+    if demo and workers > 1:
+        _fail(ValueError("--demo runs in a single process; drop --workers"))
+    agent = None if no_agent else _start_builtin_agent(settings, db)
     try:
-        uvicorn.run(
-            "stageline.api.app:worker_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_level="info",
-        )
+        if workers > 1:
+            db.dispose()
+            # Worker processes read their settings from the environment: hand the flags down.
+            for name, value in {**overrides, "database_url": database_url}.items():
+                if value is not None:
+                    os.environ[f"STAGELINE_{name.upper()}"] = str(value)
+            uvicorn.run(
+                "stageline.api.app:worker_app",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=workers,
+                log_level="info",
+            )
+            return
+        app_ = create_app(settings, db=db)
+        if demo:
+            from stageline.cli.demo import install_demo
+
+            install_demo(app_, settings, db)
+        uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
     finally:
-        if executor is not None:
-            executor.terminate()
-            executor.wait()
+        if agent is not None:
+            agent.terminate()  # it finishes its jobs and delivers their reports, then exits
+
+
+def _start_builtin_agent(settings: Settings, db: Any) -> "subprocess.Popen[bytes]":
+    """`stageline agent` as a child process, under the installation's built-in agent identity.
+    Its SK travels in the environment, never on a command line."""
+    from stageline.auth import accounts
+    from stageline.engine.clock import system_clock
+
+    key = accounts.builtin_agent_key(db, settings, now=system_clock())
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
+    command = [sys.executable, "-m", "stageline", "agent", "--builtin"]
+    command += ["--server", f"http://{host}:{settings.port}"]
+    command += ["--workdir", str(settings.workspace_dir.resolve())]
+    command += ["--concurrency", str(settings.executor_slots)]
+    env = {**os.environ, "STAGELINE_AGENT_AK": key.ak, "STAGELINE_AGENT_SK": key.sk}
+    return subprocess.Popen(command, env=env)
 
 
 @app.command()
-def executor(database_url: DatabaseUrl = None) -> None:
-    """Run the built-in executor alone: claim queued jobs from the database and run them.
+def agent(
+    server: Annotated[str, typer.Option(help="Base URL of the Stageline server.")],
+    ak: Annotated[str, typer.Option(envvar="STAGELINE_AGENT_AK", help="The agent's access key.")],
+    sk: Annotated[
+        str,
+        typer.Option(
+            envvar="STAGELINE_AGENT_SK", help="Its secret key (better: STAGELINE_AGENT_SK)."
+        ),
+    ],
+    pool: Annotated[str, typer.Option(help="Take jobs of this pool.")] = "default",
+    labels: Annotated[str, typer.Option(help="Comma-separated labels this host has.")] = "",
+    workdir: Annotated[Path, typer.Option(help="Where job workspaces are made.")] = Path(
+        ".stageline/agent"
+    ),
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 1,
+    heartbeat: Annotated[float, typer.Option(min=0.1, help="Seconds between heartbeats.")] = 2.0,
+    builtin: Annotated[bool, typer.Option(hidden=True)] = False,
+) -> None:
+    """Run a build agent: claim jobs from the server, run them here, report back.
 
-    `serve --workers N` starts one. Run one per database: at start it fails the runs that the
-    previous executor left in flight.
+    SIGTERM: stop claiming, finish running jobs and deliver their reports, then exit. SIGINT
+    (Ctrl-C): also cancel running jobs. The built-in agent that `serve` starts also drains
+    when its server process goes away.
     """
+    import logging
     import signal
     import threading
 
-    from stageline.api.execution import executing
-    from stageline.engine.runs import RunEngine
+    from stageline.agent.loop import Agent, AgentConfig
+    from stageline.agent.transport import HttpJobSource
 
-    settings = _settings(database_url)
-    db = _database(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    config = AgentConfig(
+        workdir=workdir.resolve(),
+        pool=pool,
+        labels=tuple(sorted({label.strip() for label in labels.split(",") if label.strip()})),
+        concurrency=concurrency,
+        heartbeat_seconds=heartbeat,
+    )
+    source = HttpJobSource(server, access_key=ak, secret_key=sk)
+    runner = Agent(source, config)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with executing(RunEngine(db), settings):
-        typer.echo(f"executor running with {settings.executor_slots} slots", err=True)
-        stop.wait()
-    db.dispose()
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def interrupt(*_: object) -> None:
+        cancel.set()
+        stop.set()
+
+    signal.signal(signal.SIGINT, interrupt)
+    parent = os.getppid()
+    runner.start()
+    typer.echo(f"agent {config.name} serving pool '{pool}' of {server}", err=True)
+    while not stop.wait(1.0):
+        if builtin and os.getppid() != parent:
+            break  # orphaned: the server it belonged to is gone
+    delivered = runner.shutdown() if cancel.is_set() else runner.drain()
+    source.close()
+    raise typer.Exit(code=0 if delivered else 1)
 
 
 @app.command("migrate")
@@ -236,6 +271,22 @@ def add_member(
         _fail(error)
     result = {"project_id": project_id, "user_name": user_name, "role": parsed.label}
     _report(result, as_json, f"{user_name} is now a {parsed.label} of {project_id}")
+
+
+@admin.command("create-agent")
+def create_agent(name: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """A build agent identity and its AK/SK (shown once): it may claim and report jobs only."""
+    from stageline.auth import accounts
+    from stageline.domain.errors import DomainError
+    from stageline.engine.clock import system_clock
+
+    settings = _settings(database_url)
+    db = _database(settings)
+    try:
+        pair = accounts.create_agent(db, settings, name=name, now=system_clock())
+    except DomainError as error:
+        _fail(error)
+    _report({"ak": pair.ak, "sk": pair.sk}, as_json, f"AK: {pair.ak}\nSK: {pair.sk}")
 
 
 @admin.command("create-access-key")

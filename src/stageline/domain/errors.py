@@ -42,8 +42,25 @@ class StepNotFound(NotFound):
     pass
 
 
+class JobNotFound(NotFound):
+    pass
+
+
 class Conflict(DomainError):
     """The request is well formed but the current state does not allow it."""
+
+
+class RunNotAccepted(Conflict):
+    """The pipeline's concurrency limit was reached and it drops new runs (`exceed_action`
+    ABORT); the run is recorded as IGNORED."""
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class StaleDispatch(Conflict):
+    """An agent reported on a claim that is no longer the job's current one (fencing)."""
 
 
 class Unauthenticated(DomainError):

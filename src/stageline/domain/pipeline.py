@@ -7,16 +7,28 @@ raises `InvalidPipeline` whose `path` names the offending field (e.g. `definitio
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from stageline.domain.conditions import InvalidCondition, parse_condition
 from stageline.domain.errors import InvalidPipeline
 
 SHELL_TASK = "official_shell_plugin"
 SHELL_SCRIPT_INPUT = "OFFICIAL_SHELL_SCRIPT_INPUT"
+ARTIFACTS_INPUT = "artifacts"
+"""Optional shell-step input: glob patterns (list, or comma/newline separated) to upload."""
 AUTO_TRIGGER_TASK = "official_devcloud_autoTrigger"
-SUPPORTED_TASKS: frozenset[str] = frozenset({SHELL_TASK, AUTO_TRIGGER_TASK})
+CHECKPOINT_TASK = "official_devcloud_checkpoint"
+"""Manual review: as a job's only step it pauses the job; in a stage's `pre` it gates the stage."""
+SUPPORTED_TASKS: frozenset[str] = frozenset({SHELL_TASK, AUTO_TRIGGER_TASK, CHECKPOINT_TASK})
+CHECK_STRATEGIES = frozenset({"all", "any"})
+TIMEOUT_STRATEGIES = frozenset({"reject", "pass"})
+DEFAULT_REVIEW_TIMEOUT_SECONDS = 24 * 3600
+DEFAULT_POOL = "default"
+_DURATION = re.compile(r"^\s*(\d+)\s*([smh]?)\s*$")
+_DURATION_UNITS = {"s": 1, "": 60, "m": 60, "h": 3600}
 
 NAME_MAX_LENGTH = 128
 _ROOT = "definition"
@@ -54,6 +66,67 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
+class Review:
+    """The inputs of a manual review (`CHECKPOINT_TASK`) step."""
+
+    approvers: tuple[str, ...]
+    """User IDs or names who may pass or refuse; empty means any developer of the project."""
+    check_strategy: str
+    """`all`: every approver must pass; `any`: one suffices."""
+    timeout_seconds: int
+    timeout_strategy: str
+    """`reject` (FAILED) or `pass` (COMPLETED) when nobody decided in time."""
+
+
+def review_of(inputs: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> Review:
+    """Read a checkpoint's inputs (already validated at create time, so defaults fill gaps)."""
+    values = dict(inputs)
+    return Review(
+        approvers=_names(values.get("approvers")),
+        check_strategy=str(values.get("check_strategy") or "all"),
+        timeout_seconds=int(values.get("timeout") or DEFAULT_REVIEW_TIMEOUT_SECONDS),
+        timeout_strategy=str(values.get("timeout_strategy") or "reject"),
+    )
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """A list, or a comma/newline separated string, of names; blanks dropped."""
+    items = value if isinstance(value, list) else re.split(r"[,\n]", str(value or ""))
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def artifact_patterns(inputs: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tuple[str, ...]:
+    return _names(dict(inputs).get(ARTIFACTS_INPUT))
+
+
+def parse_duration(text: str) -> int:
+    """`90s`, `30m`, `2h`, or a bare number of minutes, in seconds; ValueError otherwise."""
+    match = _DURATION.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(f"'{text}' is not a duration such as 90s, 30m, 2h or 30 (minutes)")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def parse_resource(text: str | None) -> tuple[str, tuple[str, ...]]:
+    """The agent pool and labels a job's `resource` JSON asks for (other keys are ignored)."""
+    if not text:
+        return DEFAULT_POOL, ()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError('must be a JSON object string such as {"pool": "default"}') from None
+    if not isinstance(value, dict):
+        raise ValueError('must be a JSON object string such as {"pool": "default"}')
+    pool = value.get("pool") or DEFAULT_POOL
+    if not isinstance(pool, str) or len(pool) > 64:
+        raise ValueError("pool must be a string of at most 64 characters")
+    labels = value.get("labels")
+    if labels is not None and not isinstance(labels, list | str):
+        raise ValueError("labels must be a list of strings or a comma separated string")
+    return pool, tuple(sorted(set(_names(labels))))
+
+
+@dataclass(frozen=True)
 class JobSpec:
     name: str
     identifier: str
@@ -64,6 +137,11 @@ class JobSpec:
     resource: str | None = None
     timeout: str | None = None
     is_async: bool = False
+
+    @property
+    def review(self) -> StepSpec | None:
+        """The checkpoint step of a manual review job, else None."""
+        return next((s for s in self.steps if s.task == CHECKPOINT_TASK), None)
 
 
 @dataclass(frozen=True)
@@ -339,10 +417,27 @@ class _Parser:
         sequence = _sequence(obj, path, index)
         depends_on = _string_list(obj, "depends_on", path)
         condition = _optional_str(obj, "condition", path)
+        try:
+            parse_condition(condition)
+        except InvalidCondition as error:
+            raise InvalidPipeline(f"{path}.condition", error.message) from None
         resource = _optional_str(obj, "resource", path)
+        try:
+            parse_resource(resource)
+        except ValueError as error:
+            raise InvalidPipeline(f"{path}.resource", str(error)) from None
         timeout = _optional_str(obj, "timeout", path)
+        if timeout is not None:
+            try:
+                parse_duration(timeout)
+            except ValueError as error:
+                raise InvalidPipeline(f"{path}.timeout", str(error)) from None
         is_async = _optional_bool(obj, "async", path, strings=True)
         steps = self._steps(obj, "steps", path, f"STEP_{stage_index}_{index}", required=True)
+        if len(steps) > 1 and any(step.task == CHECKPOINT_TASK for step in steps):
+            raise InvalidPipeline(
+                f"{path}.steps", f"a manual review job has one step, the {CHECKPOINT_TASK} step"
+            )
         return JobSpec(
             name=name,
             identifier=identifier,
@@ -405,7 +500,36 @@ class _Parser:
                     f"{path}.inputs",
                     f"a shell step needs a non-empty string '{SHELL_SCRIPT_INPUT}' input",
                 )
+            patterns = step.input(ARTIFACTS_INPUT)
+            if patterns is not None and not isinstance(patterns, str | list):
+                raise InvalidPipeline(
+                    f"{path}.inputs", f"'{ARTIFACTS_INPUT}' must be a string or a list of strings"
+                )
+        if task == CHECKPOINT_TASK:
+            _check_review(step, path)
         return step
+
+
+def _check_review(step: StepSpec, path: str) -> None:
+    inputs = f"{path}.inputs"
+    strategy = step.input("check_strategy")
+    if strategy is not None and strategy not in CHECK_STRATEGIES:
+        raise InvalidPipeline(inputs, f"check_strategy must be one of {sorted(CHECK_STRATEGIES)}")
+    on_timeout = step.input("timeout_strategy")
+    if on_timeout is not None and on_timeout not in TIMEOUT_STRATEGIES:
+        raise InvalidPipeline(
+            inputs, f"timeout_strategy must be one of {sorted(TIMEOUT_STRATEGIES)}"
+        )
+    timeout = step.input("timeout")
+    if timeout is not None:
+        valid = isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 0
+        if isinstance(timeout, str) and timeout.isdigit():
+            valid = int(timeout) > 0
+        if not valid:
+            raise InvalidPipeline(inputs, "timeout must be a positive number of seconds")
+    approvers = step.input("approvers")
+    if approvers is not None and not isinstance(approvers, str | list):
+        raise InvalidPipeline(inputs, "approvers must be a list or a comma separated string")
 
 
 def _string_list(obj: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:

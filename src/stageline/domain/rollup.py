@@ -64,10 +64,11 @@ def run_status(stage_statuses: Collection[StageStatus]) -> RunStatus:
     """The status a run shows given its stages' statuses.
 
     Stages still INIT after a failed or canceled stage never start, so they do not keep the run
-    RUNNING; stages still INIT while nothing failed mean the run is between stages.
+    RUNNING; stages still INIT while nothing failed mean the run is between stages. A run whose
+    async jobs still run is RUNNING; their failure (ASYNC_FAILED) does not fail it.
     """
-    statuses = frozenset(stage_statuses)
-    if statuses & {S.RUNNING, S.QUEUED, S.REDISPATCH}:
+    statuses = frozenset(stage_statuses) - {S.UNSELECTED}
+    if statuses & {S.RUNNING, S.QUEUED, S.REDISPATCH, S.ASYNC_RUNNING}:
         return RunStatus.RUNNING
     if S.PAUSED in statuses:
         return RunStatus.PAUSED

@@ -12,16 +12,17 @@ from stageline.domain.statuses import RunStatus, StageStatus
 S = StageStatus
 R = RunStatus
 
+IN_FLIGHT = frozenset({S.QUEUED, S.RUNNING, S.PAUSED, S.REDISPATCH, S.ASYNC_RUNNING})
+"""Work that has been queued and not ended. A stage's status is derived from its jobs', and one
+transaction may apply several reports of an agent, so in-flight work may move to any other
+in-flight status or end in any way."""
+ENDINGS = frozenset({S.COMPLETED, S.FAILED, S.CANCELED, S.ASYNC_FAILED})
+
 STAGE_EDGES: dict[StageStatus, frozenset[StageStatus]] = {
     S.INIT: frozenset({S.QUEUED, S.SUSPEND, S.SKIPPED, S.UNSELECTED, S.IGNORED, S.CANCELED}),
-    S.QUEUED: frozenset({S.RUNNING, S.SKIPPED, S.CANCELED, S.FAILED}),
-    S.SUSPEND: frozenset({S.QUEUED, S.IGNORED, S.CANCELED}),
-    S.RUNNING: frozenset(
-        {S.COMPLETED, S.FAILED, S.CANCELED, S.PAUSED, S.ASYNC_RUNNING, S.REDISPATCH}
-    ),
-    S.PAUSED: frozenset({S.RUNNING, S.FAILED, S.CANCELED}),
-    S.REDISPATCH: frozenset({S.QUEUED, S.FAILED, S.CANCELED}),
-    S.ASYNC_RUNNING: frozenset({S.COMPLETED, S.ASYNC_FAILED, S.CANCELED}),
+    S.SUSPEND: frozenset({S.INIT, S.QUEUED, S.IGNORED, S.CANCELED}),
+    **{status: (IN_FLIGHT | ENDINGS) - {status} for status in IN_FLIGHT},
+    S.QUEUED: (IN_FLIGHT | ENDINGS | {S.SKIPPED}) - {S.QUEUED},
     # A retry puts failed or canceled work back in the queue; nothing else leaves an end state.
     S.FAILED: frozenset({S.QUEUED}),
     S.CANCELED: frozenset({S.QUEUED}),
@@ -35,7 +36,7 @@ STAGE_EDGES: dict[StageStatus, frozenset[StageStatus]] = {
 
 RUN_EDGES: dict[RunStatus, frozenset[RunStatus]] = {
     R.RUNNING: frozenset({R.COMPLETED, R.FAILED, R.CANCELED, R.PAUSED}),
-    R.PAUSED: frozenset({R.RUNNING, R.FAILED, R.CANCELED}),
+    R.PAUSED: frozenset({R.RUNNING, R.COMPLETED, R.FAILED, R.CANCELED}),
     R.SUSPEND: frozenset({R.RUNNING, R.IGNORED, R.CANCELED}),
     R.FAILED: frozenset({R.RUNNING}),
     R.CANCELED: frozenset({R.RUNNING}),

@@ -1,16 +1,51 @@
-"""Executors take work from here: claim the next queued job as a `JobAssignment`, and learn
-which of the jobs they run have been stopped meanwhile."""
+"""Build agents' side of the engine: claim a job under a lease, report on it, keep it alive.
+
+A claim hands out a fresh `dispatch_id`; every report and heartbeat names it, and one naming
+any other is refused (`StaleDispatch`): an agent whose lease expired, and whose job went to
+another agent, can never change that job again. A job is therefore never run twice at once as
+far as the server is concerned: the stale agent learns at its next heartbeat to kill it.
+"""
+
+import logging
+import secrets
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK
+from stageline.domain.errors import JobNotFound, StaleDispatch
+from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK, artifact_patterns
 from stageline.domain.statuses import STAGE_TERMINAL
-from stageline.engine.clock import Clock, system_clock
-from stageline.schemas.jobs import JobAssignment, StepAssignment
-from stageline.store.database import Database
+from stageline.engine.progress import RunState
+from stageline.engine.reports import apply_event
+from stageline.engine.runs import RunEngine
+from stageline.schemas.jobs import (
+    ClaimRequest,
+    EventBatch,
+    EventsApplied,
+    Heartbeat,
+    HeartbeatReply,
+    JobAssignment,
+    StepAssignment,
+)
+from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.queries import jobs as job_queries
+from stageline.store.queries import logs as log_queries
 from stageline.store.queries import runs as run_queries
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LeasePolicy:
+    lease_seconds: float = 60.0
+    """How long a claim lives without a heartbeat or report."""
+    max_redispatch: int = 2
+    """How often a job is taken from a lost agent and queued again before it FAILS."""
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.lease_seconds * 1000)
 
 
 def job_environment(
@@ -56,42 +91,133 @@ def _script(step: StepRun) -> str | None:
     return next((i["value"] for i in step.inputs if i["key"] == SHELL_SCRIPT_INPUT), None)
 
 
-def build_assignment(session: Session, job: JobRun) -> JobAssignment:
+def build_assignment(session: Session, job: JobRun, policy: LeasePolicy) -> JobAssignment:
     run = session.get_one(PipelineRun, job.run_id)
     stage = session.get_one(StageRun, job.stage_run_id)
     pipeline = session.get_one(Pipeline, run.pipeline_id)
     steps = [s for s in run_queries.list_steps(session, run_id=run.id) if s.job_run_id == job.id]
+    offsets = log_queries.next_line_numbers(session, step_run_ids=[s.id for s in steps])
     return JobAssignment(
         job_run_id=job.id,
         run_id=run.id,
         pipeline_id=pipeline.id,
         name=job.name,
         steps=tuple(
-            StepAssignment(step_run_id=s.id, name=s.name, task=s.task, script=_script(s))
+            StepAssignment(
+                step_run_id=s.id,
+                name=s.name,
+                task=s.task,
+                script=_script(s),
+                log_offset=offsets[s.id],
+                artifacts=artifact_patterns(tuple((i["key"], i["value"]) for i in s.inputs)),
+            )
             for s in steps
         ),
         env=job_environment(pipeline, run, stage, job),
         secrets=tuple(v["value"] for v in run.variables if v["is_secret"] and v["value"]),
+        dispatch_id=job.dispatch_id or "",
+        lease_seconds=policy.lease_seconds,
     )
 
 
-class JobQueue:
-    """The database-backed queue executors pull from."""
+class Dispatcher:
+    """What the agent routes call."""
 
-    def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
-        self.db = db
-        self.clock = clock
+    def __init__(self, engine: RunEngine, policy: LeasePolicy) -> None:
+        self.engine = engine
+        self.policy = policy
 
-    def claim_next(self, claimant: str) -> JobAssignment | None:
-        """The oldest unclaimed QUEUED job, now claimed by `claimant`; None when there is none."""
-        with self.db.writer() as session:
-            job = job_queries.claim_next_job(session, claimant=claimant, now=self.clock())
-            return None if job is None else build_assignment(session, job)
+    def claim(self, request: ClaimRequest, *, agent_name: str) -> JobAssignment | None:
+        """The oldest waiting job this agent may take, now claimed by it; None if there is none."""
+        now = self.engine.clock()
+        with self.engine.db.writer() as session:
+            job = job_queries.claim_next_job(
+                session,
+                claimant=f"{agent_name}/{request.agent}"[:128],
+                pool=request.pool,
+                labels=request.labels,
+                dispatch_id=secrets.token_hex(16),
+                now=now,
+                lease_ms=self.policy.lease_ms,
+            )
+            return None if job is None else build_assignment(session, job, self.policy)
 
-    def stopped_among(self, job_run_ids: list[str]) -> set[str]:
-        """Which of these jobs have ended without their executor (stopped, failed over)."""
-        if not job_run_ids:
-            return set()
-        with self.db.reader() as session:
-            statuses = job_queries.list_job_statuses(session, job_run_ids=job_run_ids)
-        return {job_id for job_id, status in statuses.items() if status in STAGE_TERMINAL}
+    def report(self, job_run_id: str, batch: EventBatch) -> EventsApplied:
+        """Apply the events of `batch` not applied before, in order; renew the lease."""
+        with self.engine.db.reader() as session:
+            found = run_queries.read_job(session, job_run_id=job_run_id)
+            run_id = found.run_id if found is not None else None
+        if run_id is None:
+            raise JobNotFound(f"job run {job_run_id} not found")
+        with self.engine.locked_run(run_id) as (state, now):
+            job = _current_job(state, job_run_id, batch.dispatch_id)
+            applied = job.events_applied
+            for event in sorted(batch.events, key=lambda e: e.seq):
+                if event.seq <= applied:
+                    continue  # a resend of what was applied already
+                if event.seq != applied + 1:
+                    break  # a gap: the agent resends from the first missing one
+                apply_event(state, job, event, now)
+                applied = event.seq
+            job.events_applied = applied
+            if job.status not in STAGE_TERMINAL:
+                job.lease_expires_at = now + self.policy.lease_ms
+            return EventsApplied(applied=applied, cancel=job.status in STAGE_TERMINAL)
+
+    def heartbeat(self, beat: Heartbeat) -> HeartbeatReply:
+        """Renew the leases of the agent's current claims; the rest it must kill."""
+        if not beat.jobs:
+            return HeartbeatReply(cancel=[])
+        now = self.engine.clock()
+        with self.engine.db.writer() as session:
+            current = job_queries.renew_leases(
+                session, dispatches=beat.jobs, until=now + self.policy.lease_ms
+            )
+            statuses = job_queries.list_job_statuses(session, job_run_ids=list(current))
+        ended = {job_id for job_id, status in statuses.items() if status in STAGE_TERMINAL}
+        return HeartbeatReply(cancel=sorted((set(beat.jobs) - current) | ended))
+
+    def record_artifact(
+        self,
+        *,
+        job_run_id: str,
+        dispatch_id: str,
+        step_run_id: str,
+        name: str,
+        size: int,
+        sha256: str,
+    ) -> None:
+        """Record an uploaded file (its bytes are already stored) for the job's run."""
+        with self.engine.db.reader() as session:
+            found = run_queries.read_job(session, job_run_id=job_run_id)
+            run_id = found.run_id if found is not None else None
+        if run_id is None:
+            raise JobNotFound(f"job run {job_run_id} not found")
+        with self.engine.locked_run(run_id) as (state, now):
+            job = _current_job(state, job_run_id, dispatch_id)
+            step = state.step(step_run_id)
+            if step is None or step.job_run_id != job.id:
+                raise JobNotFound(f"step run {step_run_id} is not a step of job run {job.id}")
+            artifact_queries.put_artifact(
+                state.session,
+                run_id=state.run.id,
+                project_id=state.run.project_id,
+                job_run_id=job.id,
+                step_run_id=step.id,
+                name=name,
+                size=size,
+                sha256=sha256,
+                now=now,
+            )
+
+
+def _current_job(state: RunState, job_run_id: str, dispatch_id: str) -> JobRun:
+    job = state.job(job_run_id)
+    if job is None:
+        raise JobNotFound(f"job run {job_run_id} not found")
+    if job.dispatch_id is None or job.dispatch_id != dispatch_id:
+        raise StaleDispatch(
+            f"dispatch {dispatch_id} of job run {job_run_id} is no longer current"
+            " (its lease expired and the job was taken back); stop running it"
+        )
+    return job

@@ -1,97 +1,100 @@
-"""The run engine: starts runs, moves them stage by stage, applies executor events, stops runs.
+"""The run engine's commands: start, stop and retry runs, decide manual reviews.
 
-Every change happens in one write transaction that locks the run row first, so events of jobs
-running in parallel are applied one after another and roll-ups always see a consistent run.
-Queued jobs wait in the database for an executor to claim them (`engine.dispatcher`); the
-dispatcher is woken only after the transaction that queued them has committed.
+Every change happens in one write transaction that locks the run row first (`locked_run`), so
+reports of jobs running in parallel are applied one after another and roll-ups always see a
+consistent run. Jobs queued by a transaction wait in the database for an agent to claim them;
+`on_queued` is called once that transaction has committed, to answer waiting claims at once.
 """
 
 import contextlib
-import functools
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from stageline.domain.errors import Conflict, PipelineNotFound, RunNotFound
+from stageline.domain.conditions import parse_condition
+from stageline.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    JobNotFound,
+    PipelineNotFound,
+    RunNotAccepted,
+    RunNotFound,
+    StepNotFound,
+)
+from stageline.domain.pipeline import CHECKPOINT_TASK, review_of
 from stageline.domain.statuses import (
     RUN_ACTIVE,
     RUN_TERMINAL,
-    STAGE_STARTED,
-    STAGE_SUCCESSFUL,
-    STAGE_TERMINAL,
     RunStatus,
     StageStatus,
     TriggerType,
 )
 from stageline.engine.clock import Clock, system_clock
+from stageline.engine.progress import STAGE_ACTIVE, RunState, advance
 from stageline.engine.scheduler import Executor, plan_run
-from stageline.engine.transitions import roll_up, set_run_status, set_work_status
-from stageline.schemas.jobs import Dispatcher, JobOutcome
+from stageline.engine.transitions import restart_work, roll_up, set_run_status, set_work_status
 from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
-from stageline.store.queries import logs as log_queries
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
-from stageline.store.tables import JobRun, PipelineRun, StageRun, StepRun
+from stageline.store.tables import JobRun, Pipeline, StepRun
 
 log = logging.getLogger(__name__)
 
 S = StageStatus
-STAGE_ACTIVE = STAGE_STARTED | {S.QUEUED}
-NEEDS_MET = frozenset({S.COMPLETED, S.UNSELECTED})
-"""What a job's `depends_on` jobs must have ended as for it to start."""
+RETRYABLE = frozenset({S.FAILED, S.CANCELED})
+CLEANUP_FUNCTIONS = frozenset({"always", "cancelled"})
+"""A job whose condition names one of these may still run after its run was stopped."""
 
 
-class _RunState:
-    """A locked run with its stages, jobs and steps, loaded for one transaction."""
-
-    def __init__(self, session: Session, run: PipelineRun) -> None:
-        self.session = session
-        self.run = run
-        self.stages = run_queries.list_stages(session, run_id=run.id)
-        self.jobs = run_queries.list_jobs(session, run_id=run.id)
-
-    @functools.cached_property
-    def steps(self) -> list[StepRun]:
-        """Loaded on first use: most events (a job started, a stage rolled up) need none."""
-        return run_queries.list_steps(self.session, run_id=self.run.id)
-
-    def job(self, job_run_id: str) -> JobRun | None:
-        return next((j for j in self.jobs if j.id == job_run_id), None)
-
-    def step(self, step_run_id: str) -> StepRun | None:
-        return next((s for s in self.steps if s.id == step_run_id), None)
-
-    def jobs_of(self, stage: StageRun) -> list[JobRun]:
-        return [j for j in self.jobs if j.stage_run_id == stage.id]
-
-    def steps_of_job(self, job: JobRun) -> list[StepRun]:
-        return [s for s in self.steps if s.job_run_id == job.id]
-
-    def entry_steps(self, stage: StageRun) -> list[StepRun]:
-        return [s for s in self.steps if s.stage_run_id == stage.id and s.placement == "pre"]
-
-
-EventApplier = Callable[[_RunState, int], None]
-"""Changes one executor event makes to a locked run, given the time."""
+@dataclass(frozen=True)
+class Reviewer:
+    user_id: str
+    name: str
 
 
 class RunEngine:
-    """Implements `schemas.jobs.JobEvents` for the executor, and the run commands for the API."""
+    """Starts, stops and retries runs; agents' reports go through `engine.reports`."""
 
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        self.dispatcher: Dispatcher | None = None
-        self._closing = False
-        self._log_next_line: dict[str, int] = {}
-        self._log_lock = threading.Lock()
+        self.on_queued: Callable[[], None] | None = None
 
-    def attach(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-        self._closing = False
+    # -- the transaction every change runs in -----------------------------------------------
+
+    @contextlib.contextmanager
+    def locked_run(
+        self, run_id: str, *, pipeline_id: str | None = None
+    ) -> Iterator[tuple[RunState, int]]:
+        """Lock the run, yield its state and the time, then advance it and commit."""
+        now = self.clock()
+        with self.db.writer() as session:
+            run = run_queries.read_run(
+                session, run_id=run_id, pipeline_id=pipeline_id, for_update=True
+            )
+            if run is None:
+                raise RunNotFound(f"pipeline run {run_id} not found")
+            state = RunState(session, run)
+            yield state, now
+            queued = self._settle(state, now)
+        if queued:
+            self.wake()
+
+    def wake(self) -> None:
+        if self.on_queued is not None:
+            self.on_queued()
+
+    def _settle(self, state: RunState, now: int) -> bool:
+        """Advance the run; when that ends it, start runs its concurrency limit held back."""
+        was_active = state.run.status in RUN_ACTIVE
+        queued = advance(state, now)
+        if was_active and state.run.status in RUN_TERMINAL:
+            queued |= self._release_suspended(state.session, state.run.pipeline_id, now)
+        return queued
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -104,7 +107,11 @@ class RunEngine:
         executor: Executor,
         trigger: TriggerType = TriggerType.MANUAL,
     ) -> str:
-        """Create a run with the next run number and queue its first stage; returns its ID."""
+        """Create a run with the next run number and start it; returns its ID.
+
+        Over the pipeline's concurrency limit the run waits as SUSPEND (`exceed_action` QUEUE)
+        or is recorded as IGNORED and `RunNotAccepted` raised (ABORT).
+        """
         now = self.clock()
         with self.db.writer() as session:
             pipeline = pipeline_queries.read_pipeline(
@@ -117,39 +124,50 @@ class RunEngine:
                 session, pipeline_id=pipeline.id, run_id=tree.run.id
             )
             run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
-            state = _RunState(session, tree.run)
-            queued = self._advance(state, now)
-        self._wake(queued)
+            state = RunState(session, tree.run)
+            held = self._over_limit(session, pipeline, exclude=tree.run.id)
+            if held is not None:
+                _hold(state, held, now)
+            queued = advance(state, now)
+        if held == RunStatus.IGNORED:
+            limit = (pipeline.concurrency_control or {}).get("concurrency_number")
+            raise RunNotAccepted(
+                f"the pipeline already runs {limit} time(s) at once, its concurrency limit;"
+                f" run #{tree.run.run_number} was not started (exceed_action ABORT)",
+                run_id=tree.run.id,
+            )
+        if queued:
+            self.wake()
         return tree.run.id
 
     def stop_run(self, *, pipeline_id: str, run_id: str, stopped_by: str) -> None:
-        """Cancel every unfinished stage, job and step, and kill what is running."""
-        now = self.clock()
-        to_cancel: list[str] = []
-        with self.db.writer() as session:
-            run = run_queries.read_run(
-                session, run_id=run_id, pipeline_id=pipeline_id, for_update=True
-            )
-            if run is None:
-                raise RunNotFound(f"pipeline run {run_id} not found")
+        """Cancel every unfinished stage, job and step; agents kill what they run when they next
+        hear from the server. Jobs whose condition asks for `cancelled()` or `always()` and that
+        had not started yet still run, as clean-up, before the run ends CANCELED."""
+        with self.locked_run(run_id, pipeline_id=pipeline_id) as (state, now):
+            run = state.run
             if run.status in RUN_TERMINAL:
                 raise Conflict(f"run #{run.run_number} has already ended ({run.status})")
-            state = _RunState(session, run)
+            run.stop_requested_at = now
             message = f"canceled by {stopped_by}"
+            cleanup_stages = set()
             for job in state.jobs:
-                if job.status in STAGE_ACTIVE:
-                    to_cancel.append(job.id)
+                stage = state.stage_of(job)
+                if _is_cleanup(job) and stage.status in STAGE_ACTIVE and job.status == S.INIT:
+                    cleanup_stages.add(stage.id)
+                    continue
                 set_work_status(job, S.CANCELED, now=now, message=message)
-            for step in state.steps:
-                set_work_status(step, S.CANCELED, now=now)
+                for step in state.steps_of_job(job):
+                    set_work_status(step, S.CANCELED, now=now)
             for stage in state.stages:
-                set_work_status(stage, S.CANCELED, now=now)
+                for step in state.entry_steps(stage):
+                    set_work_status(step, S.CANCELED, now=now)
+                if stage.id not in cleanup_stages:
+                    set_work_status(stage, S.CANCELED, now=now)
             roll_up(run, state.stages, state.jobs, now=now)
-            set_run_status(run, RunStatus.CANCELED, now=now)  # if it was between stages
+            if not cleanup_stages:
+                set_run_status(run, RunStatus.CANCELED, now=now)  # if it was between stages
             run.message = message
-        if self.dispatcher is not None:
-            for job_run_id in to_cancel:
-                self.dispatcher.cancel(job_run_id)
 
     def cancel_pipeline_runs(self, *, pipeline_id: str, stopped_by: str) -> None:
         """Stop every unfinished run of a pipeline (when it is deleted)."""
@@ -161,204 +179,175 @@ class RunEngine:
             with contextlib.suppress(Conflict):  # it may have ended on its own meanwhile
                 self.stop_run(pipeline_id=pipeline_id, run_id=run_id, stopped_by=stopped_by)
 
-    def fail_interrupted(self, reason: str) -> int:
-        """Mark runs left unfinished by a previous server process FAILED; returns how many.
-
-        Called at start-up, before the executor takes work, and at shutdown after it stopped.
-        """
-        now = self.clock()
-        with self.db.reader() as session:
-            run_ids = run_queries.list_run_ids(
-                session, statuses=[RunStatus.RUNNING, RunStatus.PAUSED]
-            )
-        for run_id in run_ids:
-            with self.db.writer() as session:
-                run = run_queries.read_run(session, run_id=run_id, for_update=True)
-                if run is None or run.status in RUN_TERMINAL:
-                    continue
-                state = _RunState(session, run)
-                for job in state.jobs:
-                    if job.status in STAGE_ACTIVE:
-                        set_work_status(job, S.FAILED, now=now, message=reason)
-                for step in state.steps:
-                    if step.status in STAGE_ACTIVE:
-                        set_work_status(step, S.FAILED, now=now, message=reason)
-                for stage in state.stages:
-                    if stage.status in STAGE_ACTIVE and not state.jobs_of(stage):
-                        set_work_status(stage, S.FAILED, now=now)
-                roll_up(run, state.stages, state.jobs, now=now)
-                set_run_status(run, RunStatus.FAILED, now=now)  # if it was between stages
-                run.message = reason
-        return len(run_ids)
-
-    def close(self) -> None:
-        """Ignore executor events from now on (the executor is being shut down)."""
-        self._closing = True
-
-    # -- executor events (schemas.jobs.JobEvents) -------------------------------------------
-
-    def job_started(self, job_run_id: str) -> None:
-        def apply(state: _RunState, now: int) -> None:
-            job = state.job(job_run_id)
-            if job is not None:
-                set_work_status(job, S.RUNNING, now=now)
-
-        self._apply_event(job_run_id, apply)
-
-    def step_started(self, job_run_id: str, step_run_id: str) -> None:
-        def apply(state: _RunState, now: int) -> None:
-            step = state.step(step_run_id)
-            if step is not None:
-                set_work_status(step, S.RUNNING, now=now)
-
-        self._apply_event(job_run_id, apply)
-
-    def step_log(self, step_run_id: str, lines: Sequence[str]) -> None:
-        if self._closing or not lines:
-            return
-        try:
-            with self._log_lock, self.db.writer() as session:
-                first = self._log_next_line.get(step_run_id)
-                if first is None:
-                    first = log_queries.count_log_lines(session, step_run_id=step_run_id)
-                log_queries.append_log_lines(
-                    session,
-                    step_run_id=step_run_id,
-                    first_line_no=first,
-                    lines=lines,
-                    now=self.clock(),
+    def retry_run(self, *, pipeline_id: str, run_id: str, job_run_ids: list[str] | None) -> None:
+        """Run the failed (or canceled) jobs again inside the same run and run number: those in
+        `job_run_ids`, or all of them. Jobs skipped because of them and stages that never
+        started follow as usual."""
+        with self.locked_run(run_id, pipeline_id=pipeline_id) as (state, now):
+            run = state.run
+            if run.status not in (RunStatus.FAILED, RunStatus.CANCELED):
+                raise Conflict(
+                    f"only a FAILED or CANCELED run can be retried; run #{run.run_number}"
+                    f" is {run.status}"
                 )
-                self._log_next_line[step_run_id] = first + len(lines)
-        except Exception:
-            log.exception("could not store %d log lines of step %s", len(lines), step_run_id)
-
-    def step_finished(
-        self, step_run_id: str, outcome: JobOutcome, *, exit_code: int | None, message: str | None
-    ) -> None:
-        with self._log_lock:
-            self._log_next_line.pop(step_run_id, None)
-        job_run_id = self._job_of_step(step_run_id)
-        if job_run_id is None:
-            return
-
-        def apply(state: _RunState, now: int) -> None:
-            step = state.step(step_run_id)
-            if step is None:
-                return
-            if set_work_status(step, S.RUNNING, now=now) or step.status == S.RUNNING:
-                step.exit_code = exit_code
-                set_work_status(step, S(outcome), now=now, message=message)
-
-        self._apply_event(job_run_id, apply)
-
-    def job_finished(self, job_run_id: str, outcome: JobOutcome, message: str | None) -> None:
-        def apply(state: _RunState, now: int) -> None:
-            job = state.job(job_run_id)
-            if job is None:
-                return
-            set_work_status(job, S.RUNNING, now=now)  # a job may fail before it started
-            if not set_work_status(job, S(outcome), now=now, message=message):
-                return
-            leftover = S.CANCELED if outcome == "CANCELED" else S.SKIPPED
-            for step in state.steps_of_job(job):
-                if step.status not in STAGE_TERMINAL:
-                    set_work_status(step, leftover, now=now)
-
-        self._apply_event(job_run_id, apply)
-
-    # -- internals --------------------------------------------------------------------------
-
-    def _job_of_step(self, step_run_id: str) -> str | None:
-        with self.db.reader() as session:
-            step = run_queries.read_step(session, step_run_id=step_run_id)
-            return step.job_run_id if step is not None else None
-
-    def _apply_event(self, job_run_id: str, apply: EventApplier) -> None:
-        if self._closing:
-            return
-        try:
-            queued = self._locked_apply(job_run_id, apply)
-        except Exception:
-            log.exception("could not apply an executor event for job %s", job_run_id)
-            return
-        self._wake(queued)
-
-    def _locked_apply(self, job_run_id: str, apply: EventApplier) -> bool:
-        now = self.clock()
-        with self.db.writer() as session:
-            job = run_queries.read_job(session, job_run_id=job_run_id)
-            if job is None:
-                return False
-            run = run_queries.read_run(
-                session, run_id=job.run_id, for_update=True, without_payload=True
-            )
-            if run is None or run.status in RUN_TERMINAL:
-                return False
-            state = _RunState(session, run)
-            apply(state, now)
-            return self._advance(state, now)
-
-    def _wake(self, queued: bool) -> None:
-        if queued and self.dispatcher is not None:
-            self.dispatcher.wake()
-
-    def _advance(self, state: _RunState, now: int) -> bool:
-        """Roll up, then queue whatever may start now: ready jobs of the current stage, or the
-        next stage once every earlier one succeeded. Loops because an empty stage ends at once.
-        True when it queued a job."""
-        queued_before = sum(job.status == S.QUEUED for job in state.jobs)
-        while True:
-            roll_up(state.run, state.stages, state.jobs, now=now)
-            if state.run.status != RunStatus.RUNNING:
-                break
-            progressed = False
+            chosen = _jobs_to_retry(state, job_run_ids)
+            if not chosen:
+                raise Conflict(f"run #{run.run_number} has no failed or canceled job to retry")
+            restarted_stages = {job.stage_run_id for job in chosen}
+            first = min(s.sequence for s in state.stages if s.id in restarted_stages)
+            for job in state.jobs:
+                later = state.stage_of(job).sequence >= first
+                if job in chosen or (later and job.status in (S.SKIPPED, S.CANCELED)):
+                    restart_work(job, S.INIT)
+                    for step in state.steps_of_job(job):
+                        restart_work(step, S.INIT)
             for stage in state.stages:
-                if stage.status in STAGE_ACTIVE:
-                    progressed |= self._queue_ready_jobs(state, stage, now)
-            if not any(stage.status in STAGE_ACTIVE for stage in state.stages):
-                progressed |= self._start_next_stage(state, now)
-            if not progressed:
-                break
-        return sum(job.status == S.QUEUED for job in state.jobs) > queued_before
+                if stage.sequence >= first and stage.status not in (S.COMPLETED, S.UNSELECTED):
+                    restart_work(stage, S.INIT)
+                    for step in state.entry_steps(stage):
+                        restart_work(step, S.INIT)
+            run.stop_requested_at = None
+            run.message = None
+            set_run_status(run, RunStatus.RUNNING, now=now)
 
-    def _start_next_stage(self, state: _RunState, now: int) -> bool:
-        for stage in state.stages:
-            if stage.status == S.INIT:
-                break
-            if stage.status not in STAGE_SUCCESSFUL:
-                return False
-        else:
-            return False
-        set_work_status(stage, S.QUEUED, now=now)
-        for step in state.entry_steps(stage):  # stage entries (auto trigger) pass at once
-            for status in (S.QUEUED, S.RUNNING, S.COMPLETED):
-                set_work_status(step, status, now=now)
-        if not state.jobs_of(stage):
-            set_work_status(stage, S.RUNNING, now=now)
-            set_work_status(stage, S.COMPLETED, now=now)
-            return True
-        self._queue_ready_jobs(state, stage, now)
-        return True
+    def decide_review(
+        self,
+        *,
+        pipeline_id: str,
+        run_id: str,
+        step_run_id: str,
+        job_run_id: str | None,
+        reviewer: Reviewer,
+        approve: bool,
+        comment: str | None = None,
+    ) -> None:
+        """Pass or refuse a paused manual review: a review job's step (`job_run_id` given) or a
+        stage-entry review (`job_run_id` None)."""
+        with self.locked_run(run_id, pipeline_id=pipeline_id) as (state, now):
+            step = state.step(step_run_id)
+            if step is None or step.task != CHECKPOINT_TASK or step.job_run_id != job_run_id:
+                where = f"job run {job_run_id}" if job_run_id else "a stage entry"
+                raise StepNotFound(f"no manual review step {step_run_id} in {where} of this run")
+            if step.status != S.PAUSED:
+                raise Conflict(f"the review is not waiting for a decision (it is {step.status})")
+            review = review_of(tuple((i["key"], i["value"]) for i in step.inputs))
+            if review.approvers and not {reviewer.user_id, reviewer.name} & set(review.approvers):
+                raise Forbidden(f"{reviewer.name} is not an approver of this review")
+            verdict = f"{'passed' if approve else 'refused'} by {reviewer.name}"
+            if comment:
+                verdict += f": {comment}"
+            if not approve:
+                settle_review(state, step, passed=False, message=verdict, now=now)
+                return
+            if reviewer.user_id not in step.approvals:
+                step.approvals = [*step.approvals, reviewer.user_id, reviewer.name]
+            if _approved(review.approvers, review.check_strategy, step.approvals):
+                settle_review(state, step, passed=True, message=verdict, now=now)
 
-    def _queue_ready_jobs(self, state: _RunState, stage: StageRun, now: int) -> bool:
-        jobs = state.jobs_of(stage)
-        status_of = {job.identifier: S(job.status) for job in jobs}
-        progressed = False
-        for job in jobs:
-            if job.status != S.INIT:
+    # -- concurrency ------------------------------------------------------------------------
+
+    def _over_limit(
+        self, session: Session, pipeline: Pipeline, *, exclude: str
+    ) -> RunStatus | None:
+        """SUSPEND or IGNORED when the pipeline's concurrency limit is reached, else None."""
+        control = pipeline.concurrency_control or {}
+        limit = control.get("concurrency_number") or 0
+        if control.get("enable") is False or limit < 1:
+            return None
+        active = run_queries.count_runs(
+            session,
+            pipeline_id=pipeline.id,
+            statuses=[RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.SUSPEND],
+            exclude=exclude,
+        )
+        if active < limit:
+            return None
+        return RunStatus.IGNORED if control.get("exceed_action") == "ABORT" else RunStatus.SUSPEND
+
+    def _release_suspended(self, session: Session, pipeline_id: str, now: int) -> bool:
+        """Start the oldest SUSPEND runs of the pipeline while it is under its limit."""
+        pipeline = session.get(Pipeline, pipeline_id, with_for_update=True)
+        control = (pipeline.concurrency_control if pipeline else None) or {}
+        limit = control.get("concurrency_number") or 0
+        queued = False
+        running = run_queries.count_runs(
+            session, pipeline_id=pipeline_id, statuses=[RunStatus.RUNNING, RunStatus.PAUSED]
+        )
+        for run_id in run_queries.list_run_ids(
+            session, pipeline_id=pipeline_id, statuses=[RunStatus.SUSPEND], oldest_first=True
+        ):
+            if limit >= 1 and running >= limit:
+                break
+            run = run_queries.read_run(session, run_id=run_id, for_update=True)
+            if run is None or run.status != RunStatus.SUSPEND:
                 continue
-            needs = [status_of[identifier] for identifier in job.depends_on]
-            if all(status in NEEDS_MET for status in needs):
-                set_work_status(job, S.QUEUED, now=now)
-                job.queued_at = now
-                for step in state.steps_of_job(job):
-                    set_work_status(step, S.QUEUED, now=now)
-                progressed = True
-            elif any(s in STAGE_TERMINAL and s not in NEEDS_MET for s in needs):
-                set_work_status(
-                    job, S.SKIPPED, now=now, message="a job it depends on did not succeed"
-                )
-                for step in state.steps_of_job(job):
-                    set_work_status(step, S.SKIPPED, now=now)
-                progressed = True
-        return progressed
+            state = RunState(session, run)
+            for stage in state.stages:
+                set_work_status(stage, S.INIT, now=now)
+            for job in state.jobs:
+                set_work_status(job, S.INIT, now=now)
+            set_run_status(run, RunStatus.RUNNING, now=now)
+            queued |= advance(state, now)
+            running += 1
+        return queued
+
+
+def _hold(state: RunState, status: RunStatus, now: int) -> None:
+    """Hold a new run back: SUSPEND (waits for a slot) or IGNORED (dropped)."""
+    work = S.SUSPEND if status == RunStatus.SUSPEND else S.IGNORED
+    for stage in state.stages:
+        set_work_status(stage, work, now=now)
+    for job in state.jobs:
+        set_work_status(job, work, now=now)
+    state.run.status = status
+    if status == RunStatus.IGNORED:
+        state.run.end_time = now
+        state.run.message = "not started: the pipeline's concurrency limit was reached"
+    roll_up(state.run, state.stages, state.jobs, now=now)
+
+
+def _is_cleanup(job: JobRun) -> bool:
+    return bool(parse_condition(job.condition).status_functions & CLEANUP_FUNCTIONS)
+
+
+def _jobs_to_retry(state: RunState, job_run_ids: list[str] | None) -> list[JobRun]:
+    if not job_run_ids:
+        return [job for job in state.jobs if job.status in RETRYABLE]
+    chosen = []
+    for index, job_run_id in enumerate(job_run_ids):
+        job = state.job(job_run_id)
+        if job is None:
+            raise JobNotFound(f"job_run_ids[{index}]: job run {job_run_id} is not in this run")
+        if job.status not in RETRYABLE:
+            raise InvalidInput(
+                f"job_run_ids[{index}]: job '{job.name}' is {job.status}; only FAILED or"
+                " CANCELED jobs are retried"
+            )
+        chosen.append(job)
+    return chosen
+
+
+def _approved(approvers: tuple[str, ...], strategy: str, approvals: list[str]) -> bool:
+    """Approvers are listed by user ID or name; `approvals` holds both of each who passed."""
+    if not approvers or strategy == "any":
+        return True
+    return all(approver in approvals for approver in approvers)
+
+
+def settle_review(state: RunState, step: StepRun, *, passed: bool, message: str, now: int) -> None:
+    """End a paused review: passed -> COMPLETED and the stage or job goes on; else FAILED."""
+    ending = S.COMPLETED if passed else S.FAILED
+    set_work_status(step, S.RUNNING, now=now)
+    set_work_status(step, ending, now=now, message=message)
+    job = state.job(step.job_run_id) if step.job_run_id else None
+    if job is not None:
+        set_work_status(job, S.RUNNING, now=now)
+        set_work_status(job, ending, now=now, message=message)
+        return
+    stage = next(s for s in state.stages if s.id == step.stage_run_id)
+    if passed:
+        set_work_status(stage, S.RUNNING, now=now)
+        if not state.jobs_of(stage):
+            set_work_status(stage, S.COMPLETED, now=now)
+    else:
+        set_work_status(stage, S.FAILED, now=now)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stageline.domain.errors import InvalidInput
-from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition
+from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition, parse_resource
 from stageline.domain.statuses import RunStatus, StageStatus, TriggerType
 from stageline.schemas.runs import RunCreate, RunSource
 from stageline.store.ids import new_id
@@ -205,6 +205,7 @@ def plan_run(
             )
         for job_spec in stage_spec.jobs:
             job_selected = stage_selected and job_spec.identifier in chosen_jobs
+            pool, labels = parse_resource(job_spec.resource)
             job = JobRun(
                 id=new_id(),
                 run_id=run.id,
@@ -219,6 +220,8 @@ def plan_run(
                 condition=job_spec.condition,
                 resource=job_spec.resource,
                 timeout=job_spec.timeout,
+                pool=pool,
+                labels=list(labels),
             )
             tree.jobs.append(job)
             tree.steps.extend(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stageline.domain import rollup
-from stageline.domain.statuses import RUN_TERMINAL, RunStatus, StageStatus
+from stageline.domain.statuses import RUN_TERMINAL, STAGE_TERMINAL, RunStatus, StageStatus
 from stageline.domain.transitions import decide
 from stageline.store.tables import JobRun, PipelineRun, StageRun, StepRun
 
@@ -39,9 +39,36 @@ def set_work_status(
         item.start_time = now
     if proposed in ENDS_WITH_TIME:
         item.end_time = now
+    if isinstance(item, JobRun) and proposed in STAGE_TERMINAL:
+        item.lease_expires_at = None  # the claim stays, so that late log lines are still taken
+        item.deadline_at = None
+    if isinstance(item, StepRun) and proposed in STAGE_TERMINAL:
+        item.deadline_at = None
     if message is not None and not isinstance(item, StageRun):
         item.message = message
     return True
+
+
+def restart_work(item: Work, status: StageStatus, *, message: str | None = None) -> None:
+    """Put a stage, job or step back to `status` (INIT or QUEUED) to run afresh, whatever it
+    was: the one write that bypasses `decide`, for retries and for jobs taken from a lost agent.
+    A restarted job keeps its claim history (dispatch_count) but loses the claim itself."""
+    item.status = status
+    item.start_time = None
+    item.end_time = None
+    if isinstance(item, JobRun):
+        item.message = message
+        item.claimed_by = None
+        item.claimed_at = None
+        item.dispatch_id = None
+        item.lease_expires_at = None
+        item.deadline_at = None
+    if isinstance(item, StepRun):
+        item.message = None
+        item.exit_code = None
+        item.outputs = []
+        item.approvals = []
+        item.deadline_at = None
 
 
 def set_run_status(run: PipelineRun, proposed: RunStatus, *, now: int) -> bool:
@@ -78,15 +105,18 @@ def roll_up(
     Stages without jobs are moved by the engine directly and are left alone here. The run's
     denormalized `stage_summary` is rewritten in the same transaction.
     """
-    jobs_by_stage: dict[str, list[StageStatus]] = defaultdict(list)
+    jobs_by_stage: dict[str, list[JobRun]] = defaultdict(list)
     for job in jobs:
-        jobs_by_stage[job.stage_run_id].append(StageStatus(job.status))
+        jobs_by_stage[job.stage_run_id].append(job)
     for stage in stages:
-        statuses = jobs_by_stage.get(stage.id)
-        if statuses:
-            derived = rollup.stage_status(statuses)
+        stage_jobs = jobs_by_stage.get(stage.id)
+        if stage_jobs:
+            derived = rollup.stage_status([StageStatus(job.status) for job in stage_jobs])
             if derived != stage.status:
                 set_work_status(stage, derived, now=now)
+            started = [job.start_time for job in stage_jobs if job.start_time is not None]
+            if stage.start_time is None and started:  # it may have skipped RUNNING
+                stage.start_time = min(started)
     derived_run = rollup.run_status([StageStatus(stage.status) for stage in stages])
     if derived_run != run.status:
         set_run_status(run, derived_run, now=now)

@@ -1,12 +1,16 @@
-"""What crosses between the engine and an executor: a job to run, and events coming back.
+"""What crosses between the server and a build agent: a job to run, and reports coming back.
 
-Nothing else crosses this seam, so that the built-in executor can become a separate build agent
-that receives a `JobAssignment` over HTTP and reports the same events.
+Nothing else crosses this seam. The agent receives a `JobAssignment` from a claim, runs it, and
+reports `AgentEvent`s numbered from 1 within the claim (`dispatch_id`), so the server applies
+each exactly once and in order however often the agent has to resend them.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from pathlib import Path
+from typing import Annotated, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 JobOutcome = Literal["COMPLETED", "FAILED", "CANCELED"]
 
@@ -18,6 +22,10 @@ class StepAssignment:
     task: str
     script: str | None
     """The shell script of an `official_shell_plugin` step; None for steps with nothing to run."""
+    log_offset: int = 0
+    """Lines the step already logged in an earlier dispatch; this one numbers its lines on."""
+    artifacts: tuple[str, ...] = ()
+    """Glob patterns, relative to the workspace, of files to upload once the step completed."""
 
 
 @dataclass(frozen=True)
@@ -31,16 +39,26 @@ class JobAssignment:
     """Variables and run metadata every step sees in its environment."""
     secrets: tuple[str, ...] = field(default=())
     """Values masked as *** wherever they occur in log lines."""
+    dispatch_id: str = ""
+    """This claim; every report names it, and reports of an older claim are refused."""
+    lease_seconds: float = 60.0
+    """How long the claim lives without a heartbeat before the job is redispatched."""
 
 
 class JobEvents(Protocol):
-    """Where an executor reports progress; every call may be refused as late by the engine."""
+    """Where the executor reports progress; the agent turns each call into an `AgentEvent`."""
 
     def job_started(self, job_run_id: str) -> None: ...
 
     def step_started(self, job_run_id: str, step_run_id: str) -> None: ...
 
     def step_log(self, step_run_id: str, lines: Sequence[str]) -> None: ...
+
+    def step_outputs(self, step_run_id: str, outputs: Sequence[tuple[str, str]]) -> None: ...
+
+    def upload_artifact(self, step_run_id: str, name: str, path: Path) -> str | None:
+        """Store a file of the step on the server; None when stored, else why it was not."""
+        ...
 
     def step_finished(
         self, step_run_id: str, outcome: JobOutcome, *, exit_code: int | None, message: str | None
@@ -49,18 +67,87 @@ class JobEvents(Protocol):
     def job_finished(self, job_run_id: str, outcome: JobOutcome, message: str | None) -> None: ...
 
 
-class Dispatcher(Protocol):
-    """What the engine tells the executors of its process: new jobs are queued in the database
-    (claim them now rather than at the next poll), or a running job was stopped (kill it)."""
+# -- the agent protocol on the wire (JSON; see `api.routes.agents`) ----------------------------
 
-    def wake(self) -> None: ...
+EventKind = Literal[
+    "job_started", "step_started", "step_log", "step_outputs", "step_finished", "job_finished"
+]
+NEEDS_STEP = frozenset({"step_started", "step_log", "step_outputs", "step_finished"})
+NEEDS_OUTCOME = frozenset({"step_finished", "job_finished"})
 
-    def cancel(self, job_run_id: str) -> None: ...
+
+class AgentWire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutputPair(AgentWire):
+    key: Annotated[str, Field(min_length=1, max_length=256)]
+    value: Annotated[str, Field(max_length=65_536)]
+
+
+class AgentEvent(AgentWire):
+    seq: Annotated[int, Field(ge=1)]
+    kind: EventKind
+    step_run_id: str | None = None
+    first_line: Annotated[int | None, Field(ge=0)] = None
+    """Number of the first of `lines` in the step's log (step_log)."""
+    lines: list[str] = []
+    outputs: list[OutputPair] = []
+    outcome: JobOutcome | None = None
+    exit_code: int | None = None
+    message: Annotated[str | None, Field(max_length=4096)] = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "AgentEvent":
+        if self.kind in NEEDS_STEP and not self.step_run_id:
+            raise ValueError(f"a {self.kind} event needs step_run_id")
+        if self.kind in NEEDS_OUTCOME and self.outcome is None:
+            raise ValueError(f"a {self.kind} event needs an outcome")
+        if self.kind == "step_log" and self.first_line is None:
+            raise ValueError("a step_log event needs first_line")
+        return self
+
+
+class EventBatch(AgentWire):
+    dispatch_id: str
+    events: Annotated[list[AgentEvent], Field(max_length=1000)]
+
+
+class EventsApplied(AgentWire):
+    applied: int
+    """The highest event number the server has applied; the agent forgets those."""
+    cancel: bool
+    """The job ended on the server (stopped, timed out): kill it and report what happened."""
+
+
+class ClaimRequest(AgentWire):
+    agent: Annotated[str, Field(min_length=1, max_length=96)]
+    """The agent's instance name (host and process), shown as who runs the job."""
+    pool: Annotated[str, Field(min_length=1, max_length=64)] = "default"
+    labels: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+    wait_seconds: Annotated[float, Field(ge=0, le=60)] = 20.0
+    """Long poll: how long the server may hold the request open while no job is ready."""
+
+
+class Heartbeat(AgentWire):
+    jobs: dict[str, str]
+    """The running jobs: job_run_id -> dispatch_id."""
+
+
+class HeartbeatReply(AgentWire):
+    cancel: list[str]
+    """Jobs to kill: ended on the server, or taken from this agent (its lease expired)."""
 
 
 class JobSource(Protocol):
-    """Where an executor takes work from (the engine's job queue)."""
+    """Where an agent takes work from and reports to (the server, over HTTP)."""
 
-    def claim_next(self, claimant: str) -> JobAssignment | None: ...
+    def claim(self, request: ClaimRequest) -> JobAssignment | None: ...
 
-    def stopped_among(self, job_run_ids: list[str]) -> set[str]: ...
+    def report(self, job_run_id: str, batch: EventBatch) -> EventsApplied: ...
+
+    def heartbeat(self, beat: Heartbeat) -> HeartbeatReply: ...
+
+    def upload(
+        self, job_run_id: str, dispatch_id: str, step_run_id: str, name: str, path: Path
+    ) -> None: ...

@@ -82,3 +82,10 @@ class LogQuery(WireInput):
     end_offset: Annotated[int, Field(ge=0)] | None = None
     offset: int | None = None
     level: str | None = None
+
+
+class RunRetry(WireInput):
+    """RetryPipelineRun's optional body; `repo_https_url` is accepted and not used."""
+
+    repo_https_url: str | None = None
+    job_run_ids: list[str] | None = None

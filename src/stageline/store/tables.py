@@ -57,6 +57,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(8), default="person", server_default="person")
+    """`person`, or `agent`: a build agent's identity, which may only claim and report jobs."""
 
 
 class ProjectMember(Base):
@@ -152,6 +154,8 @@ class PipelineRun(Base):
     start_time: Mapped[int] = mapped_column(BigInteger)
     end_time: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    stop_requested_at: Mapped[int | None] = mapped_column(BigInteger)
+    """Set by a stop: jobs whose condition asks for `cancelled()` still run, nothing else."""
     revision: Mapped[int] = mapped_column(Integer, default=1)
     """Bumped by every UPDATE of the row (SQLAlchemy's version counter): readers may cache what
     they render from a run under (id, revision)."""
@@ -199,8 +203,20 @@ class JobRun(Base):
     timeout: Mapped[str | None] = mapped_column(String(32))
     queued_at: Mapped[int | None] = mapped_column(BigInteger)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
-    """The executor running this job; None while it waits in the queue."""
+    """The agent running this job; None while it waits in the queue."""
     claimed_at: Mapped[int | None] = mapped_column(BigInteger)
+    pool: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    """The agent pool and labels the job's `resource` asks for; only such agents claim it."""
+    dispatch_id: Mapped[str | None] = mapped_column(String(32))
+    """The current claim (`last_dispatch_id` on the wire): reports naming another are fenced."""
+    dispatch_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    """The claiming agent must heartbeat before this; afterwards the job is redispatched."""
+    events_applied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many events of the current dispatch were applied: replays of older ones are dropped."""
+    deadline_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    """When the running job times out (its `timeout` after it started)."""
     start_time: Mapped[int | None] = mapped_column(BigInteger)
     end_time: Mapped[int | None] = mapped_column(BigInteger)
 
@@ -227,8 +243,32 @@ class StepRun(Base):
     status: Mapped[str] = mapped_column(String(16))
     message: Mapped[str | None] = mapped_column(Text)
     exit_code: Mapped[int | None] = mapped_column(Integer)
+    outputs: Mapped[list[Any]] = mapped_column(default=list)
+    """[{key, value}] the step wrote to its outputs file."""
+    approvals: Mapped[list[Any]] = mapped_column(default=list)
+    """User IDs that passed this manual review so far."""
+    deadline_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    """When a paused manual review takes its `timeout_strategy`."""
     start_time: Mapped[int | None] = mapped_column(BigInteger)
     end_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Artifact(Base):
+    """A file a step uploaded; its bytes live under `<data_dir>/artifacts/<sha256>`."""
+
+    __tablename__ = "artifact"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline_run.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(Id)
+    job_run_id: Mapped[str] = mapped_column(Id)
+    step_run_id: Mapped[str] = mapped_column(Id)
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class StepLog(Base):

@@ -26,6 +26,8 @@ class RecordingEvents:
     calls: list[Event] = field(default_factory=list)
     step_started_event: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    upload_refusal: str | None = None
+    """What `upload_artifact` answers: None (stored) or why not."""
 
     def _record(self, *call: Any) -> None:
         with self._lock:
@@ -40,6 +42,13 @@ class RecordingEvents:
 
     def step_log(self, step_run_id: str, lines: Sequence[str]) -> None:
         self._record("step_log", step_run_id, tuple(lines))
+
+    def step_outputs(self, step_run_id: str, outputs: Sequence[tuple[str, str]]) -> None:
+        self._record("step_outputs", step_run_id, tuple(outputs))
+
+    def upload_artifact(self, step_run_id: str, name: str, path: Path) -> str | None:
+        self._record("upload_artifact", step_run_id, name, path.read_bytes())
+        return self.upload_refusal
 
     def step_finished(
         self, step_run_id: str, outcome: JobOutcome, *, exit_code: int | None, message: str | None

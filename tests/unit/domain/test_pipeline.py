@@ -11,6 +11,7 @@ import pytest
 from stageline.domain.errors import InvalidInput, InvalidPipeline
 from stageline.domain.pipeline import (
     AUTO_TRIGGER_TASK,
+    CHECKPOINT_TASK,
     SHELL_SCRIPT_INPUT,
     SHELL_TASK,
     SUPPORTED_TASKS,
@@ -118,7 +119,7 @@ EXAMPLE_DEFINITION = json.dumps(
 
 
 def test_public_constants_name_the_supported_tasks() -> None:
-    assert frozenset({SHELL_TASK, AUTO_TRIGGER_TASK}) == SUPPORTED_TASKS
+    assert frozenset({SHELL_TASK, AUTO_TRIGGER_TASK, CHECKPOINT_TASK}) == SUPPORTED_TASKS
     assert SHELL_TASK == "official_shell_plugin"
     assert AUTO_TRIGGER_TASK == "official_devcloud_autoTrigger"
     assert SHELL_SCRIPT_INPUT == "OFFICIAL_SHELL_SCRIPT_INPUT"

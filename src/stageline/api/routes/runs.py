@@ -10,7 +10,7 @@ from stageline.api.deps import DeveloperCaller, ServicesDep, ViewerCaller
 from stageline.domain.errors import InvalidInput, PipelineNotFound, RunNotFound, StepNotFound
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.scheduler import Executor
-from stageline.schemas.runs import LogQuery, RunCreate, RunListQuery
+from stageline.schemas.runs import LogQuery, RunCreate, RunListQuery, RunRetry
 from stageline.store.queries import logs as log_queries
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
@@ -19,7 +19,7 @@ from stageline.store.tables import Pipeline, PipelineRun
 router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}")
 
 
-def _pipeline(session: Session, project_id: str, pipeline_id: str) -> Pipeline:
+def find_pipeline(session: Session, project_id: str, pipeline_id: str) -> Pipeline:
     pipeline = pipeline_queries.read_pipeline(
         session, project_id=project_id, pipeline_id=pipeline_id
     )
@@ -28,7 +28,7 @@ def _pipeline(session: Session, project_id: str, pipeline_id: str) -> Pipeline:
     return pipeline
 
 
-def _run(session: Session, pipeline: Pipeline, run_id: str) -> PipelineRun:
+def find_run(session: Session, pipeline: Pipeline, run_id: str) -> PipelineRun:
     run = run_queries.read_run(session, run_id=run_id, pipeline_id=pipeline.id)
     if run is None:
         raise RunNotFound(f"pipeline run {run_id} not found")
@@ -57,11 +57,55 @@ def stop_pipeline_run(
     caller: DeveloperCaller, services: ServicesDep, pipeline_id: str, pipeline_run_id: str
 ) -> dict[str, bool]:
     with services.db.reader() as session:
-        _pipeline(session, caller.project_id, pipeline_id)
+        find_pipeline(session, caller.project_id, pipeline_id)
     services.engine.stop_run(
         pipeline_id=pipeline_id, run_id=pipeline_run_id, stopped_by=caller.principal.name
     )
     return {"success": True}
+
+
+@router.put("/pipeline-runs/{pipeline_run_id}/retry")
+def retry_pipeline_run(
+    caller: DeveloperCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    pipeline_run_id: str,
+    body: Annotated[RunRetry | None, Body()] = None,
+) -> dict[str, bool]:
+    """Re-run the failed (or canceled) jobs, all or those in `job_run_ids`, in the same run."""
+    with services.db.reader() as session:
+        find_pipeline(session, caller.project_id, pipeline_id)
+    services.engine.retry_run(
+        pipeline_id=pipeline_id,
+        run_id=pipeline_run_id,
+        job_run_ids=body.job_run_ids if body else None,
+    )
+    return {"success": True}
+
+
+@router.get("/pipeline-runs/{pipeline_run_id}/steps/outputs")
+def show_step_outputs(
+    caller: ViewerCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    pipeline_run_id: str,
+    step_run_ids: str | None = None,
+) -> dict[str, Any]:
+    """The `key=value` outputs of the named steps (comma separated), in the order asked."""
+    wanted = [i.strip() for i in (step_run_ids or "").split(",") if i.strip()]
+    if not wanted:
+        raise InvalidInput("step_run_ids: at least one step run ID is required")
+    with services.db.reader() as session:
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id)
+        run = find_run(session, pipeline, pipeline_run_id)
+        steps = {s.id: s for s in run_queries.list_steps(session, run_id=run.id)}
+    outputs = []
+    for step_run_id in dict.fromkeys(wanted):
+        step = steps.get(step_run_id)
+        if step is None:
+            raise StepNotFound(f"step run {step_run_id} not found in run {run.id}")
+        outputs.append({"step_run_id": step.id, "output_result": step.outputs})
+    return {"step_outputs": outputs, "current_system_time": services.clock()}
 
 
 @router.get("/pipeline-runs/detail")
@@ -74,9 +118,9 @@ def show_pipeline_run_detail(
 ) -> dict[str, Any]:
     """By ID, by number, or — with neither — the latest run."""
     with services.db.reader() as session:
-        pipeline = _pipeline(session, caller.project_id, pipeline_id)
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         if pipeline_run_id:
-            run = _run(session, pipeline, pipeline_run_id)
+            run = find_run(session, pipeline, pipeline_run_id)
         elif pipeline_run_number:
             if not pipeline_run_number.isdigit() or int(pipeline_run_number) < 1:
                 raise InvalidInput(
@@ -91,7 +135,7 @@ def show_pipeline_run_detail(
         else:
             if pipeline.latest_run_id is None:
                 raise RunNotFound(f"pipeline {pipeline_id} has never run")
-            run = _run(session, pipeline, pipeline.latest_run_id)
+            run = find_run(session, pipeline, pipeline.latest_run_id)
         stages = run_queries.list_stages(session, run_id=run.id)
         jobs = run_queries.list_jobs(session, run_id=run.id)
         steps = run_queries.list_steps(session, run_id=run.id)
@@ -107,7 +151,7 @@ def list_pipeline_runs(
 ) -> dict[str, Any]:
     query = query or RunListQuery()
     with services.db.reader() as session:
-        pipeline = _pipeline(session, caller.project_id, pipeline_id)
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         total, runs = run_queries.list_runs(
             session,
             pipeline_id=pipeline.id,
@@ -143,8 +187,8 @@ def show_pipeline_log(
     `has_more` is true while more lines exist past the window or the step is still running.
     """
     with services.db.reader() as session:
-        pipeline = _pipeline(session, caller.project_id, pipeline_id)
-        run = _run(session, pipeline, pipeline_run_id)
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id)
+        run = find_run(session, pipeline, pipeline_run_id)
         step = run_queries.read_step(session, step_run_id=step_run_id)
         if step is None or step.run_id != run.id or step.job_run_id != job_run_id:
             raise StepNotFound(f"step run {step_run_id} not found in job run {job_run_id}")
@@ -153,7 +197,7 @@ def show_pipeline_log(
         lines = log_queries.read_log_lines(
             session, step_run_id=step.id, start=start, end=end, limit=query.limit, sort=query.sort
         )
-        total = log_queries.count_log_lines(session, step_run_id=step.id)
+        total = log_queries.next_line_numbers(session, step_run_ids=[step.id])[step.id]
         still_writing = step.status not in STAGE_TERMINAL
     numbers = [number for number, _ in lines]
     first = min(numbers, default=start)

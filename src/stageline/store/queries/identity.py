@@ -28,6 +28,7 @@ def insert_user(
     password_hash: str,
     now: int,
     user_id: str | None = None,
+    kind: str = "person",
 ) -> User:
     user = User(
         id=user_id or new_id(),
@@ -35,6 +36,7 @@ def insert_user(
         display_name=display_name,
         password_hash=password_hash,
         created_at=now,
+        kind=kind,
     )
     session.add(user)
     session.flush()
@@ -86,6 +88,15 @@ def insert_access_key(session: Session, *, access_key: str, user_id: str, now: i
 
 def read_access_key(session: Session, *, access_key: str) -> AccessKey | None:
     return session.get(AccessKey, access_key)
+
+
+def first_access_key(session: Session, *, user_id: str) -> AccessKey | None:
+    return session.scalar(
+        select(AccessKey)
+        .where(AccessKey.user_id == user_id)
+        .order_by(AccessKey.created_at, AccessKey.access_key)
+        .limit(1)
+    )
 
 
 def record_signature_failure(

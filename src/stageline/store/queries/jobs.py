@@ -1,41 +1,98 @@
-"""The job queue: QUEUED jobs in the order they were queued, claimed by one executor each."""
+"""The job queue: claims with leases, heartbeats, and the sweeps for lost agents and deadlines."""
 
-from sqlalchemy import select, update
+from collections.abc import Collection, Mapping, Sequence
+
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from stageline.store.tables import JobRun
 
-QUEUED = "QUEUED"
+CLAIMABLE = ("QUEUED", "REDISPATCH")
+CANDIDATES_PER_CLAIM = 50
+"""Oldest unclaimed jobs of the pool looked at per claim; the first whose labels fit is taken."""
 
 
-def claim_next_job(session: Session, *, claimant: str, now: int) -> JobRun | None:
-    """Claim the oldest unclaimed QUEUED job for `claimant`, or None if there is none.
+def claim_next_job(
+    session: Session,
+    *,
+    claimant: str,
+    pool: str,
+    labels: Collection[str],
+    dispatch_id: str,
+    now: int,
+    lease_ms: int,
+) -> JobRun | None:
+    """Claim the oldest waiting job of `pool` whose labels the agent has, or None.
 
     On PostgreSQL, FOR UPDATE SKIP LOCKED lets concurrent claimers pass each other; on SQLite the
     writer transaction (BEGIN IMMEDIATE) already serializes them. Either way the UPDATE is a
     compare-and-set on `claimed_by IS NULL`, so a job is never claimed twice.
     """
     candidates = (
-        select(JobRun.id)
-        .where(JobRun.status == QUEUED, JobRun.claimed_by.is_(None))
+        select(JobRun.id, JobRun.labels)
+        .where(JobRun.status.in_(CLAIMABLE), JobRun.claimed_by.is_(None), JobRun.pool == pool)
         .order_by(JobRun.queued_at, JobRun.id)
-        .limit(1)
+        .limit(CANDIDATES_PER_CLAIM)
     )
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    job_run_id = session.scalar(candidates)
-    if job_run_id is None:
-        return None
-    claimed = session.execute(
-        update(JobRun)
-        .where(JobRun.id == job_run_id, JobRun.claimed_by.is_(None))
-        .values(claimed_by=claimant, claimed_at=now)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(JobRun, job_run_id)
+    held = set(labels)
+    for job_run_id, wanted in session.execute(candidates).all():
+        if not set(wanted or ()) <= held:
+            continue
+        claimed = session.execute(
+            update(JobRun)
+            .where(JobRun.id == job_run_id, JobRun.claimed_by.is_(None))
+            .values(
+                claimed_by=claimant,
+                claimed_at=now,
+                dispatch_id=dispatch_id,
+                dispatch_count=JobRun.dispatch_count + 1,
+                lease_expires_at=now + lease_ms,
+                events_applied=0,
+            )
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            return session.get(JobRun, job_run_id)
+    return None
 
 
-def list_job_statuses(session: Session, *, job_run_ids: list[str]) -> dict[str, str]:
+def renew_leases(session: Session, *, dispatches: Mapping[str, str], until: int) -> set[str]:
+    """Extend the leases of these (job_run_id -> dispatch_id) claims if they are still current;
+    returns the job IDs whose claim is current."""
+    renewed: set[str] = set()
+    for job_run_id, dispatch_id in dispatches.items():
+        result = session.execute(
+            update(JobRun)
+            .where(JobRun.id == job_run_id, JobRun.dispatch_id == dispatch_id)
+            .values(lease_expires_at=until)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            renewed.add(job_run_id)
+    return renewed
+
+
+def list_job_statuses(session: Session, *, job_run_ids: Sequence[str]) -> dict[str, str]:
     rows = session.execute(select(JobRun.id, JobRun.status).where(JobRun.id.in_(job_run_ids)))
     return {row[0]: row[1] for row in rows}
+
+
+def expired_claims(session: Session, *, now: int) -> list[str]:
+    """Jobs whose agent has not renewed its lease in time."""
+    query = select(JobRun.id).where(JobRun.lease_expires_at < now, JobRun.claimed_by.is_not(None))
+    return list(session.scalars(query))
+
+
+def past_deadline(session: Session, *, now: int) -> list[str]:
+    """Running jobs past their timeout, and paused reviews past theirs."""
+    return list(session.scalars(select(JobRun.id).where(JobRun.deadline_at < now)))
+
+
+def extend_claims(session: Session, *, until: int) -> int:
+    """Give every claimed job a fresh lease (a restarted server gives agents time to report)."""
+    result = session.execute(
+        update(JobRun)
+        .where(and_(JobRun.claimed_by.is_not(None), JobRun.lease_expires_at < until))
+        .values(lease_expires_at=until)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from stageline.store.tables import StepLog
@@ -12,20 +12,29 @@ from stageline.store.tables import StepLog
 def append_log_lines(
     session: Session, *, step_run_id: str, first_line_no: int, lines: Sequence[str], now: int
 ) -> None:
-    session.add_all(
-        StepLog(step_run_id=step_run_id, line_no=first_line_no + i, content=line, created_at=now)
-        for i, line in enumerate(lines)
+    session.execute(
+        insert(StepLog),
+        [
+            {
+                "step_run_id": step_run_id,
+                "line_no": first_line_no + i,
+                "content": line,
+                "created_at": now,
+            }
+            for i, line in enumerate(lines)
+        ],
     )
-    session.flush()
 
 
-def count_log_lines(session: Session, *, step_run_id: str) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(StepLog).where(StepLog.step_run_id == step_run_id)
-        )
-        or 0
+def next_line_numbers(session: Session, *, step_run_ids: Sequence[str]) -> dict[str, int]:
+    """For each step, the number its next log line gets (0 for a step with no lines yet)."""
+    rows = session.execute(
+        select(StepLog.step_run_id, func.max(StepLog.line_no))
+        .where(StepLog.step_run_id.in_(step_run_ids))
+        .group_by(StepLog.step_run_id)
     )
+    found = {row[0]: row[1] + 1 for row in rows}
+    return {step_run_id: found.get(step_run_id, 0) for step_run_id in step_run_ids}
 
 
 def read_log_lines(

@@ -138,13 +138,30 @@ def list_runs(
 
 
 def list_run_ids(
-    session: Session, *, statuses: Sequence[str], pipeline_id: str | None = None
+    session: Session,
+    *,
+    statuses: Sequence[str],
+    pipeline_id: str | None = None,
+    oldest_first: bool = False,
 ) -> list[str]:
     """IDs of the runs in one of `statuses`, of one pipeline or of all."""
     query = select(PipelineRun.id).where(PipelineRun.status.in_(statuses))
     if pipeline_id is not None:
         query = query.where(PipelineRun.pipeline_id == pipeline_id)
+    if oldest_first:
+        query = query.order_by(PipelineRun.run_number)
     return list(session.scalars(query))
+
+
+def count_runs(
+    session: Session, *, pipeline_id: str, statuses: Sequence[str], exclude: str | None = None
+) -> int:
+    query = select(func.count()).where(
+        PipelineRun.pipeline_id == pipeline_id, PipelineRun.status.in_(statuses)
+    )
+    if exclude is not None:
+        query = query.where(PipelineRun.id != exclude)
+    return session.scalar(query) or 0
 
 
 def list_stages(session: Session, *, run_id: str) -> list[StageRun]:
@@ -173,3 +190,9 @@ def read_job(session: Session, *, job_run_id: str) -> JobRun | None:
 
 def read_step(session: Session, *, step_run_id: str) -> StepRun | None:
     return session.get(StepRun, step_run_id)
+
+
+def reviews_past_deadline(session: Session, *, now: int) -> list[tuple[str, str]]:
+    """(run_id, step_run_id) of paused manual reviews whose time is up."""
+    rows = session.execute(select(StepRun.run_id, StepRun.id).where(StepRun.deadline_at < now))
+    return [(row[0], row[1]) for row in rows]

@@ -1,0 +1,243 @@
+"""A build agent: claim jobs over HTTP, run them, report, and keep their leases alive.
+
+Three threads besides the jobs': the claim loop (one long-poll claim at a time while a slot is
+free), the sender (delivers each job's outbox in order, retrying with backoff while the server
+is unreachable), and the heartbeat (renews the leases of running jobs and learns which to kill).
+
+`drain()` stops claiming and lets running jobs finish and their reports reach the server;
+`shutdown()` also cancels running jobs. Either way the agent gives delivery `deliver_seconds`.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stageline.agent.executor import run_job
+from stageline.agent.outbox import JobOutbox
+from stageline.agent.transport import Fenced, Rejected, Unreachable
+from stageline.schemas.jobs import ClaimRequest, EventBatch, Heartbeat, JobAssignment, JobSource
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_PER_REPORT = 500
+MAX_CHARS_PER_REPORT = 4 * 1024 * 1024
+UPLOAD_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    workdir: Path
+    pool: str = "default"
+    labels: tuple[str, ...] = ()
+    concurrency: int = 1
+    claim_wait_seconds: float = 20.0
+    heartbeat_seconds: float = 2.0
+    deliver_seconds: float = 600.0
+    """How long reports of finished jobs are retried once the agent is asked to stop."""
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+class Backoff:
+    def __init__(self, first: float = 0.2, most: float = 5.0) -> None:
+        self._first = first
+        self._most = most
+        self.delay = 0.0
+
+    def failed(self) -> float:
+        self.delay = min(self._most, max(self._first, self.delay * 2))
+        return self.delay
+
+    def succeeded(self) -> None:
+        self.delay = 0.0
+
+
+class Agent:
+    def __init__(self, source: JobSource, config: AgentConfig) -> None:
+        self.source = source
+        self.config = config
+        self._outboxes: dict[str, JobOutbox] = {}
+        self._lock = threading.Lock()
+        self._claiming = threading.Event()
+        self._claiming.set()
+        self._stopping = threading.Event()
+        self._wake_sender = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._claim_loop, name="agent-claims", daemon=True),
+            threading.Thread(target=self._send_loop, name="agent-sender", daemon=True),
+            threading.Thread(target=self._heartbeat_loop, name="agent-heartbeat", daemon=True),
+        ]
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Stop claiming; wait until every job ended and its reports were delivered (or the
+        deliver time ran out). True when everything was delivered."""
+        self._claiming.clear()
+        deadline = time.monotonic() + (self.config.deliver_seconds if timeout is None else timeout)
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(outbox.delivered for outbox in self._outboxes.values()):
+                    break
+            time.sleep(0.05)
+        self._stopping.set()
+        self._wake_sender.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        with self._lock:
+            return all(outbox.delivered for outbox in self._outboxes.values())
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Cancel running jobs (their steps' process groups are killed), then drain."""
+        self._claiming.clear()
+        with self._lock:
+            for outbox in self._outboxes.values():
+                outbox.cancelled.set()
+        return self.drain(timeout)
+
+    @property
+    def running_jobs(self) -> list[str]:
+        with self._lock:
+            return [job_id for job_id, outbox in self._outboxes.items() if outbox.running]
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        backoff = Backoff(first=1.0, most=10.0)
+        request = ClaimRequest(
+            agent=self.config.name[:96],
+            pool=self.config.pool,
+            labels=list(self.config.labels),
+            wait_seconds=self.config.claim_wait_seconds,
+        )
+        while not self._stopping.is_set():
+            if not self._claiming.is_set() or len(self.running_jobs) >= self.config.concurrency:
+                self._stopping.wait(0.1)
+                continue
+            try:
+                job = self.source.claim(request)
+            except (Unreachable, Rejected, Fenced) as error:
+                delay = backoff.failed()
+                log.warning("claim failed (%s); again in %.1fs", error, delay)
+                self._stopping.wait(delay)
+                continue
+            backoff.succeeded()
+            if job is not None:
+                self._start(job)
+
+    def _start(self, job: JobAssignment) -> None:
+        outbox = JobOutbox(job, lambda step, name, path: self._upload(outbox, step, name, path))
+        with self._lock:
+            self._outboxes[job.job_run_id] = outbox
+        if not self._claiming.is_set():  # claimed while being asked to stop: give it back
+            outbox.cancelled.set()
+        threading.Thread(
+            target=self._run, args=(outbox,), name=f"job-{job.job_run_id[:8]}", daemon=True
+        ).start()
+        log.info("running job %s (%s)", job.job_run_id, job.name)
+
+    def _run(self, outbox: JobOutbox) -> None:
+        job = outbox.job
+        try:
+            run_job(
+                job,
+                outbox,
+                workspace=self.config.workdir / job.job_run_id,
+                cancelled=outbox.cancelled,
+            )
+        except Exception:
+            log.exception("job %s crashed in the agent", job.job_run_id)
+            outbox.job_finished(job.job_run_id, "FAILED", "agent error")
+        self._wake_sender.set()
+
+    def _upload(self, outbox: JobOutbox, step_run_id: str, name: str, path: Path) -> str | None:
+        backoff = Backoff(first=0.5, most=5.0)
+        job = outbox.job
+        for _ in range(UPLOAD_ATTEMPTS):
+            try:
+                self.source.upload(job.job_run_id, job.dispatch_id, step_run_id, name, path)
+                return None
+            except (Rejected, Fenced) as error:
+                return f"could not upload artifact '{name}': {error}"
+            except Unreachable:
+                time.sleep(backoff.failed())
+        return f"could not upload artifact '{name}': server unreachable"
+
+    # -- delivering -------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            self._wake_sender.clear()
+            sent_all = self._send_pending()
+            with self._lock:
+                done = [k for k, o in self._outboxes.items() if o.delivered]
+                for job_run_id in done:
+                    del self._outboxes[job_run_id]
+                idle = not self._outboxes
+            if self._stopping.is_set() and (idle or not sent_all):
+                return
+            if not sent_all:
+                self._stopping.wait(backoff.failed())
+                continue
+            backoff.succeeded()
+            self._wake_sender.wait(0.1)
+
+    def _send_pending(self) -> bool:
+        """One report per job with pending events; False when the server could not be reached."""
+        with self._lock:
+            outboxes = list(self._outboxes.values())
+        for outbox in outboxes:
+            events = outbox.pending(
+                max_events=MAX_EVENTS_PER_REPORT, max_chars=MAX_CHARS_PER_REPORT
+            )
+            if not events:
+                continue
+            batch = EventBatch(dispatch_id=outbox.job.dispatch_id, events=events)
+            try:
+                answer = self.source.report(outbox.job_run_id, batch)
+            except Unreachable as error:
+                log.warning("could not report job %s: %s", outbox.job_run_id, error)
+                return False
+            except Fenced as error:
+                log.warning("job %s is no longer ours (%s); stopping it", outbox.job_run_id, error)
+                outbox.fence()
+                continue
+            except Rejected as error:  # a bug on one side; resending would loop forever
+                log.error("report of job %s refused (%s); dropping it", outbox.job_run_id, error)
+                outbox.fence()
+                continue
+            outbox.acknowledge(answer.applied)
+            if answer.cancel and outbox.running:
+                outbox.cancelled.set()
+        return True
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stopping.wait(self.config.heartbeat_seconds):
+            with self._lock:
+                running = {
+                    job_id: outbox.job.dispatch_id
+                    for job_id, outbox in self._outboxes.items()
+                    if outbox.running and not outbox.fenced
+                }
+            if not running:
+                continue
+            try:
+                reply = self.source.heartbeat(Heartbeat(jobs=running))
+            except (Unreachable, Rejected, Fenced) as error:
+                log.warning("heartbeat failed: %s", error)
+                continue
+            with self._lock:
+                for job_run_id in reply.cancel:
+                    outbox = self._outboxes.get(job_run_id)
+                    if outbox is not None:
+                        outbox.cancelled.set()

@@ -1,0 +1,103 @@
+"""The build agents' protocol (`/agent/v1/…`): claim a job, report on it, keep it alive, upload
+its artifacts. Only agent identities may call it, signed with AK/SK like the SDK's requests.
+
+A claim is a long poll: the server holds it open until a job the agent may take is queued, or
+`wait_seconds` pass (204). Answers are JSON; errors have the usual `{error_code, error_msg}`.
+"""
+
+import dataclasses
+import time
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from stageline.api.deps import ServicesDep, authenticate
+from stageline.auth.principals import Principal
+from stageline.domain.errors import Forbidden, InvalidInput
+from stageline.schemas.jobs import (
+    ClaimRequest,
+    EventBatch,
+    EventsApplied,
+    Heartbeat,
+    HeartbeatReply,
+)
+from stageline.store.blobs import BlobTooLarge
+
+router = APIRouter(prefix="/agent/v1")
+
+RECHECK_SECONDS = 1.0
+"""A waiting claim asks the database at least this often (jobs queued by other processes)."""
+ARTIFACT_NAME_MAX = 255
+
+
+async def agent_principal(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    if not principal.is_agent:
+        raise Forbidden(f"{principal.name} is not a build agent")
+    return principal
+
+
+AgentCaller = Annotated[Principal, Depends(agent_principal)]
+
+
+@router.post("/claim")
+async def claim_job(
+    agent: AgentCaller, services: ServicesDep, request: Request, body: ClaimRequest
+) -> Response:
+    """200 with a JobAssignment, or 204 when none came within `wait_seconds`."""
+    signal = services.claim_signal
+    until = time.monotonic() + body.wait_seconds
+    while not await request.is_disconnected():
+        seen = signal.generation
+        job = await run_in_threadpool(services.dispatcher.claim, body, agent_name=agent.name)
+        if job is not None:
+            return Response(orjson.dumps(dataclasses.asdict(job)), media_type="application/json")
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            break
+        await signal.wait(seen, min(remaining, RECHECK_SECONDS))
+    return Response(status_code=204)
+
+
+@router.post("/jobs/{job_run_id}/events")
+def report_events(
+    _agent: AgentCaller, services: ServicesDep, job_run_id: str, body: EventBatch
+) -> EventsApplied:
+    return services.dispatcher.report(job_run_id, body)
+
+
+@router.post("/heartbeat")
+def heartbeat(_agent: AgentCaller, services: ServicesDep, body: Heartbeat) -> HeartbeatReply:
+    return services.dispatcher.heartbeat(body)
+
+
+@router.put("/jobs/{job_run_id}/artifacts")
+async def upload_artifact(
+    _agent: AgentCaller,
+    services: ServicesDep,
+    request: Request,
+    job_run_id: str,
+    dispatch_id: Annotated[str, Query()],
+    step_run_id: Annotated[str, Query()],
+    name: Annotated[str, Query(min_length=1, max_length=ARTIFACT_NAME_MAX)],
+) -> dict[str, object]:
+    """The request body is the file; stored by content, then recorded for the run."""
+    if "/" in name or "\\" in name or name in {".", ".."}:
+        raise InvalidInput("name: a file name without directories")
+    try:
+        sha256, size = await services.blobs.save(request.stream())
+    except BlobTooLarge as error:
+        raise InvalidInput(str(error)) from None
+    await run_in_threadpool(
+        lambda: services.dispatcher.record_artifact(
+            job_run_id=job_run_id,
+            dispatch_id=dispatch_id,
+            step_run_id=step_run_id,
+            name=name,
+            size=size,
+            sha256=sha256,
+        )
+    )
+    return {"name": name, "size": size, "sha256": sha256}

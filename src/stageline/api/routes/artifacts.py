@@ -1,0 +1,74 @@
+"""Artifacts of a run: list them, download one
+(`/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs/{pipeline_run_id}/artifacts…`)."""
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import FileResponse
+
+from stageline.api.deps import ServicesDep, ViewerCaller
+from stageline.api.routes.runs import find_pipeline, find_run
+from stageline.domain.errors import NotFound
+from stageline.store.queries import artifacts as artifact_queries
+from stageline.store.tables import Artifact, PipelineRun
+
+router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
+
+
+@router.get("/{pipeline_run_id}/artifacts")
+def show_pipeline_artifacts(
+    caller: ViewerCaller, services: ServicesDep, pipeline_id: str, pipeline_run_id: str
+) -> dict[str, Any]:
+    with services.db.reader() as session:
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id)
+        run = find_run(session, pipeline, pipeline_run_id)
+        found = artifact_queries.list_artifacts(session, run_id=run.id)
+    base = services.settings.effective_public_base_url
+    return {"artifacts": [_artifact(base, run, artifact) for artifact in found]}
+
+
+@router.get("/{pipeline_run_id}/artifacts/{artifact_id}/download")
+def download_pipeline_artifact(
+    caller: ViewerCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    pipeline_run_id: str,
+    artifact_id: str,
+) -> FileResponse:
+    with services.db.reader() as session:
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id)
+        run = find_run(session, pipeline, pipeline_run_id)
+        artifact = artifact_queries.read_artifact(session, run_id=run.id, artifact_id=artifact_id)
+    if artifact is None:
+        raise NotFound(f"artifact {artifact_id} not found in run {run.id}")
+    path = services.blobs.path(artifact.sha256)
+    if not path.exists():
+        raise NotFound(f"the file of artifact {artifact.name} is gone from storage")
+    return FileResponse(path, filename=artifact.name, media_type="application/octet-stream")
+
+
+def download_path(run: PipelineRun, artifact: Artifact) -> str:
+    return (
+        f"/v5/{run.project_id}/api/pipelines/{run.pipeline_id}/pipeline-runs/{run.id}"
+        f"/artifacts/{artifact.id}/download"
+    )
+
+
+def _artifact(base: str, run: PipelineRun, artifact: Artifact) -> dict[str, Any]:
+    """An `Artifact` of ShowPipelineArtifacts; every field a string, as the SDK declares."""
+    suffix = artifact.name.rpartition(".")[2] if "." in artifact.name else ""
+    return {
+        "project_id": run.project_id,
+        "name": artifact.name,
+        "artifact_version": str(run.run_number),
+        "upload_target": "stageline",
+        "artifact_package_type": suffix,
+        "artifact_uri": f"{run.id}/{artifact.name}",
+        "artifact_download_url_with_id": base + download_path(run, artifact),
+        "artifact_type": "file",
+        "job_id": artifact.job_run_id,
+        "build_no": str(run.run_number),
+        "daily_build_number": str(run.run_number),
+        "file_size": str(artifact.size),
+        "hash_code": [{"hash_type": "sha256", "hash_value": artifact.sha256}],
+    }

@@ -1,0 +1,106 @@
+"""Manual reviews of a run: pass or refuse a review job's step, pass a stage-entry review
+(`/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs/{pipeline_run_id}/…`)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from stageline.api.deps import DeveloperCaller, ServicesDep
+from stageline.api.routes.runs import find_pipeline
+from stageline.engine.runs import Reviewer
+
+router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
+Comment = Annotated[str | None, Query(max_length=1024)]
+
+
+def _decide(
+    caller: DeveloperCaller,
+    services: ServicesDep,
+    *,
+    pipeline_id: str,
+    run_id: str,
+    step_run_id: str,
+    job_run_id: str | None,
+    approve: bool,
+    comment: str | None,
+) -> dict[str, bool]:
+    principal = caller.principal
+    with services.db.reader() as session:
+        find_pipeline(session, caller.project_id, pipeline_id)
+    services.engine.decide_review(
+        pipeline_id=pipeline_id,
+        run_id=run_id,
+        step_run_id=step_run_id,
+        job_run_id=job_run_id,
+        reviewer=Reviewer(user_id=principal.user_id, name=principal.name),
+        approve=approve,
+        comment=comment,
+    )
+    return {"success": True}
+
+
+@router.post("/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/pass")
+def accept_manual_review(
+    caller: DeveloperCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    pipeline_run_id: str,
+    job_run_id: str,
+    step_run_id: str,
+    approval_description: Comment = None,
+) -> dict[str, bool]:
+    """Pass a review job; with check_strategy `all` it passes once every approver did."""
+    return _decide(
+        caller,
+        services,
+        pipeline_id=pipeline_id,
+        run_id=pipeline_run_id,
+        step_run_id=step_run_id,
+        job_run_id=job_run_id,
+        approve=True,
+        comment=approval_description,
+    )
+
+
+@router.post("/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/refuse")
+def reject_manual_review(
+    caller: DeveloperCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    pipeline_run_id: str,
+    job_run_id: str,
+    step_run_id: str,
+    approval_description: Comment = None,
+) -> dict[str, bool]:
+    """Refuse a review job: it FAILS at once, whatever the strategy."""
+    return _decide(
+        caller,
+        services,
+        pipeline_id=pipeline_id,
+        run_id=pipeline_run_id,
+        step_run_id=step_run_id,
+        job_run_id=job_run_id,
+        approve=False,
+        comment=approval_description,
+    )
+
+
+@router.post("/{pipeline_run_id}/steps/{step_run_id}/manual/pass")
+def accept_checkpoint(
+    caller: DeveloperCaller,
+    services: ServicesDep,
+    pipeline_id: str,
+    pipeline_run_id: str,
+    step_run_id: str,
+) -> dict[str, bool]:
+    """Pass a stage-entry review (a checkpoint step in the stage's `pre`)."""
+    return _decide(
+        caller,
+        services,
+        pipeline_id=pipeline_id,
+        run_id=pipeline_run_id,
+        step_run_id=step_run_id,
+        job_run_id=None,
+        approve=True,
+        comment=None,
+    )

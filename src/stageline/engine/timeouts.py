@@ -1,0 +1,114 @@
+"""Sweeps for what nobody reports: agents that went silent, jobs and reviews past their time.
+
+Each finding is handled in its own transaction on the locked run, re-checked under the lock,
+so several server processes may sweep at once without doing anything twice.
+"""
+
+import logging
+from collections.abc import Callable
+
+from stageline.domain.pipeline import review_of
+from stageline.domain.statuses import STAGE_TERMINAL, StageStatus
+from stageline.engine.dispatcher import LeasePolicy
+from stageline.engine.progress import RunState
+from stageline.engine.runs import RunEngine, settle_review
+from stageline.engine.transitions import restart_work, set_work_status
+from stageline.store.queries import jobs as job_queries
+from stageline.store.queries import runs as run_queries
+from stageline.store.tables import JobRun, StepRun
+
+log = logging.getLogger(__name__)
+
+S = StageStatus
+JobHandler = Callable[[RunState, JobRun, int], None]
+AGENT_LOST = "agent lost"
+
+
+class Sweeper:
+    def __init__(self, engine: RunEngine, policy: LeasePolicy) -> None:
+        self.engine = engine
+        self.policy = policy
+
+    def grant_grace(self) -> int:
+        """At start-up: give every claim a fresh lease, so agents that kept running while this
+        server was down can report before their jobs are taken from them."""
+        now = self.engine.clock()
+        with self.engine.db.writer() as session:
+            return job_queries.extend_claims(session, until=now + self.policy.lease_ms)
+
+    def run_once(self) -> None:
+        now = self.engine.clock()
+        with self.engine.db.reader() as session:
+            lost = job_queries.expired_claims(session, now=now)
+            overdue = job_queries.past_deadline(session, now=now)
+            reviews = run_queries.reviews_past_deadline(session, now=now)
+        for job_run_id in lost:
+            self._on_job(job_run_id, self._take_back)
+        for job_run_id in overdue:
+            self._on_job(job_run_id, self._time_out)
+        for run_id, step_run_id in reviews:
+            try:
+                with self.engine.locked_run(run_id) as (state, now):
+                    step = state.step(step_run_id)
+                    if step is not None and _review_overdue(step, now):
+                        _time_out_review(state, step, now)
+            except Exception:
+                log.exception("could not sweep review step %s", step_run_id)
+
+    def _on_job(self, job_run_id: str, handle: JobHandler) -> None:
+        with self.engine.db.reader() as session:
+            job = run_queries.read_job(session, job_run_id=job_run_id)
+            run_id = None if job is None else job.run_id
+        if run_id is None:
+            return
+        try:
+            with self.engine.locked_run(run_id) as (state, now):
+                locked = state.job(job_run_id)
+                if locked is not None:
+                    handle(state, locked, now)
+        except Exception:
+            log.exception("could not sweep job %s", job_run_id)
+
+    def _take_back(self, state: RunState, job: JobRun, now: int) -> None:
+        """The agent stopped heartbeating: queue the job again (REDISPATCH) or fail it."""
+        if job.lease_expires_at is None or job.lease_expires_at >= now or job.claimed_by is None:
+            return
+        lost = job.claimed_by
+        if job.status in STAGE_TERMINAL:
+            job.lease_expires_at = None
+            return
+        if job.dispatch_count > self.policy.max_redispatch:
+            set_work_status(job, S.FAILED, now=now, message=f"{AGENT_LOST} ({lost})")
+            for step in state.steps_of_job(job):
+                set_work_status(step, S.FAILED if step.status == S.RUNNING else S.SKIPPED, now=now)
+            log.warning("job %s failed: agent %s lost, no redispatch left", job.id, lost)
+            return
+        set_work_status(job, S.REDISPATCH, now=now)
+        start_time = job.start_time
+        restart_work(job, S.REDISPATCH, message=f"{AGENT_LOST} ({lost}); redispatching")
+        job.start_time = start_time
+        job.queued_at = now
+        for step in state.steps_of_job(job):
+            restart_work(step, S.QUEUED)
+        log.warning("job %s taken back from lost agent %s", job.id, lost)
+
+    def _time_out(self, state: RunState, job: JobRun, now: int) -> None:
+        if job.deadline_at is None or job.deadline_at >= now or job.status in STAGE_TERMINAL:
+            return
+        message = f"timed out after {job.timeout}"
+        set_work_status(job, S.FAILED, now=now, message=message)
+        for step in state.steps_of_job(job):
+            if step.status not in STAGE_TERMINAL:
+                set_work_status(step, S.FAILED if step.status == S.RUNNING else S.SKIPPED, now=now)
+
+
+def _time_out_review(state: RunState, step: StepRun, now: int) -> None:
+    review = review_of(tuple((i["key"], i["value"]) for i in step.inputs))
+    passed = review.timeout_strategy == "pass"
+    verdict = "passed" if passed else "refused"
+    message = f"no decision within {review.timeout_seconds}s: {verdict}"
+    settle_review(state, step, passed=passed, message=message, now=now)
+
+
+def _review_overdue(step: StepRun, now: int) -> bool:
+    return step.status == S.PAUSED and step.deadline_at is not None and step.deadline_at < now
