@@ -7,7 +7,7 @@ One renderer per shape, shared by every endpoint that returns it (batch status, 
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
-from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
+from stageline.store.tables import Artifact, JobRun, Pipeline, PipelineRun, StageRun, StepRun
 
 STAGE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -30,6 +30,11 @@ class LatestRunSource(Protocol):
     end_time: int | None
 
 
+def artifact_package_type(name: str) -> str:
+    """The file's extension (`jar`, `gz`), which is what CodeArts shows as the package type."""
+    return name.rpartition(".")[2] if "." in name else ""
+
+
 class Renderer:
     """Knows the display time zone and the public base URL; everything else comes from rows."""
 
@@ -49,6 +54,12 @@ class Renderer:
 
     def modify_url(self, project_id: str, pipeline_id: str) -> str:
         return f"{self.pipeline_url(project_id, pipeline_id)}/edit"
+
+    def artifact_url(self, run: PipelineRun, artifact: Artifact) -> str:
+        return (
+            f"{self.base_url}/v5/{run.project_id}/api/pipelines/{run.pipeline_id}"
+            f"/pipeline-runs/{run.id}/artifacts/{artifact.id}/download"
+        )
 
     def detail_url(self, project_id: str, pipeline_id: str, run_id: str) -> str:
         return f"{self.pipeline_url(project_id, pipeline_id)}/runs/{run_id}"
@@ -146,6 +157,7 @@ class Renderer:
         stages: list[StageRun],
         jobs: list[JobRun],
         steps: list[StepRun],
+        artifacts: list[Artifact],
         *,
         now: int,
     ) -> dict[str, Any]:
@@ -184,13 +196,13 @@ class Renderer:
                 "resource": job.resource,
                 "is_select": job.is_select,
                 "timeout": job.timeout,
-                "last_dispatch_id": None,
+                "last_dispatch_id": job.dispatch_id,
                 "status": job.status,
                 "message": job.message,
                 "start_time": job.start_time,
                 "end_time": job.end_time,
                 "steps": [step_item(s) for s in steps if s.job_run_id == job.id],
-                "exec_id": None,
+                "exec_id": job.claimed_by,
             }
 
         def stage_item(stage: StageRun) -> dict[str, Any]:
@@ -238,7 +250,15 @@ class Renderer:
             "component_id": None,
             "language": "en-us",
             "sources": run.sources,
-            "artifacts": [],
+            "artifacts": [
+                {
+                    "name": artifact.name,
+                    "packageType": artifact_package_type(artifact.name),
+                    "version": str(run.run_number),
+                    "downloadUrl": self.artifact_url(run, artifact),
+                }
+                for artifact in artifacts
+            ],
             "subject_id": run.id,
             "group_id": pipeline.group_id,
             "group_name": None,

@@ -169,10 +169,16 @@ class Dispatcher:
         if not beat.jobs:
             return HeartbeatReply(cancel=[])
         now = self.engine.clock()
-        with self.engine.db.writer() as session:
-            current = job_queries.renew_leases(
-                session, dispatches=beat.jobs, until=now + self.policy.lease_ms
-            )
+        current: set[str] = set()
+        for job_run_id, dispatch_id in beat.jobs.items():  # one short transaction each: a
+            with self.engine.db.writer() as session:  # heartbeat never holds two job rows
+                current |= job_queries.renew_lease(
+                    session,
+                    job_run_id=job_run_id,
+                    dispatch_id=dispatch_id,
+                    until=now + self.policy.lease_ms,
+                )
+        with self.engine.db.reader() as session:
             statuses = job_queries.list_job_statuses(session, job_run_ids=list(current))
         ended = {job_id for job_id, status in statuses.items() if status in STAGE_TERMINAL}
         return HeartbeatReply(cancel=sorted((set(beat.jobs) - current) | ended))

@@ -199,6 +199,7 @@ class RunEngine:
                 later = state.stage_of(job).sequence >= first
                 if job in chosen or (later and job.status in (S.SKIPPED, S.CANCELED)):
                     restart_work(job, S.INIT)
+                    job.dispatch_count = 0
                     for step in state.steps_of_job(job):
                         restart_work(step, S.INIT)
             for stage in state.stages:

@@ -83,11 +83,9 @@ class Sweeper:
                 set_work_status(step, S.FAILED if step.status == S.RUNNING else S.SKIPPED, now=now)
             log.warning("job %s failed: agent %s lost, no redispatch left", job.id, lost)
             return
-        set_work_status(job, S.REDISPATCH, now=now)
-        start_time = job.start_time
+        start_time = job.start_time  # it keeps its place in the queue and its first start
         restart_work(job, S.REDISPATCH, message=f"{AGENT_LOST} ({lost}); redispatching")
         job.start_time = start_time
-        job.queued_at = now
         for step in state.steps_of_job(job):
             restart_work(step, S.QUEUED)
         log.warning("job %s taken back from lost agent %s", job.id, lost)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from starlette.responses import FileResponse
 
 from stageline.api.deps import ServicesDep, ViewerCaller
+from stageline.api.render import Renderer, artifact_package_type
 from stageline.api.routes.runs import find_pipeline, find_run
 from stageline.domain.errors import NotFound
 from stageline.store.queries import artifacts as artifact_queries
@@ -23,8 +24,8 @@ def show_pipeline_artifacts(
         pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         run = find_run(session, pipeline, pipeline_run_id)
         found = artifact_queries.list_artifacts(session, run_id=run.id)
-    base = services.settings.effective_public_base_url
-    return {"artifacts": [_artifact(base, run, artifact) for artifact in found]}
+    renderer = services.renderer
+    return {"artifacts": [_artifact(renderer, run, artifact) for artifact in found]}
 
 
 @router.get("/{pipeline_run_id}/artifacts/{artifact_id}/download")
@@ -47,24 +48,16 @@ def download_pipeline_artifact(
     return FileResponse(path, filename=artifact.name, media_type="application/octet-stream")
 
 
-def download_path(run: PipelineRun, artifact: Artifact) -> str:
-    return (
-        f"/v5/{run.project_id}/api/pipelines/{run.pipeline_id}/pipeline-runs/{run.id}"
-        f"/artifacts/{artifact.id}/download"
-    )
-
-
-def _artifact(base: str, run: PipelineRun, artifact: Artifact) -> dict[str, Any]:
+def _artifact(renderer: Renderer, run: PipelineRun, artifact: Artifact) -> dict[str, Any]:
     """An `Artifact` of ShowPipelineArtifacts; every field a string, as the SDK declares."""
-    suffix = artifact.name.rpartition(".")[2] if "." in artifact.name else ""
     return {
         "project_id": run.project_id,
         "name": artifact.name,
         "artifact_version": str(run.run_number),
         "upload_target": "stageline",
-        "artifact_package_type": suffix,
+        "artifact_package_type": artifact_package_type(artifact.name),
         "artifact_uri": f"{run.id}/{artifact.name}",
-        "artifact_download_url_with_id": base + download_path(run, artifact),
+        "artifact_download_url_with_id": renderer.artifact_url(run, artifact),
         "artifact_type": "file",
         "job_id": artifact.job_run_id,
         "build_no": str(run.run_number),

@@ -11,6 +11,7 @@ from stageline.domain.errors import InvalidInput, PipelineNotFound, RunNotFound,
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.scheduler import Executor
 from stageline.schemas.runs import LogQuery, RunCreate, RunListQuery, RunRetry
+from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.queries import logs as log_queries
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
@@ -139,7 +140,10 @@ def show_pipeline_run_detail(
         stages = run_queries.list_stages(session, run_id=run.id)
         jobs = run_queries.list_jobs(session, run_id=run.id)
         steps = run_queries.list_steps(session, run_id=run.id)
-    return services.renderer.run_detail(pipeline, run, stages, jobs, steps, now=services.clock())
+        artifacts = artifact_queries.list_artifacts(session, run_id=run.id)
+    return services.renderer.run_detail(
+        pipeline, run, stages, jobs, steps, artifacts, now=services.clock()
+    )
 
 
 @router.post("/pipeline-runs/list")

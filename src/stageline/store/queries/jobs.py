@@ -1,8 +1,8 @@
 """The job queue: claims with leases, heartbeats, and the sweeps for lost agents and deadlines."""
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.orm import Session
 
 from stageline.store.tables import JobRun
@@ -57,19 +57,15 @@ def claim_next_job(
     return None
 
 
-def renew_leases(session: Session, *, dispatches: Mapping[str, str], until: int) -> set[str]:
-    """Extend the leases of these (job_run_id -> dispatch_id) claims if they are still current;
-    returns the job IDs whose claim is current."""
-    renewed: set[str] = set()
-    for job_run_id, dispatch_id in dispatches.items():
-        result = session.execute(
-            update(JobRun)
-            .where(JobRun.id == job_run_id, JobRun.dispatch_id == dispatch_id)
-            .values(lease_expires_at=until)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            renewed.add(job_run_id)
-    return renewed
+def renew_lease(session: Session, *, job_run_id: str, dispatch_id: str, until: int) -> set[str]:
+    """Extend the lease of this claim if it is still the job's current one and the job has not
+    ended; returns {job_run_id} when it is current, else an empty set."""
+    result = session.execute(
+        update(JobRun)
+        .where(JobRun.id == job_run_id, JobRun.dispatch_id == dispatch_id)
+        .values(lease_expires_at=case((JobRun.lease_expires_at.is_(None), None), else_=until))
+    )
+    return {job_run_id} if result.rowcount == 1 else set()  # type: ignore[attr-defined]
 
 
 def list_job_statuses(session: Session, *, job_run_ids: Sequence[str]) -> dict[str, str]:
