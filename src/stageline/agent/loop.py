@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 MAX_EVENTS_PER_REPORT = 500
 MAX_CHARS_PER_REPORT = 4 * 1024 * 1024
 UPLOAD_ATTEMPTS = 5
+LAST_WORDS_SECONDS = 10.0
+"""After cancelling at the end of a drain: time for steps to die and their reports to go out."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class AgentConfig:
     claim_wait_seconds: float = 20.0
     heartbeat_seconds: float = 2.0
     deliver_seconds: float = 600.0
-    """How long reports of finished jobs are retried once the agent is asked to stop."""
+    """How long a drain waits for running jobs to finish and their reports to be delivered."""
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -78,29 +80,40 @@ class Agent:
             thread.start()
 
     def drain(self, timeout: float | None = None) -> bool:
-        """Stop claiming; wait until every job ended and its reports were delivered (or the
-        deliver time ran out). True when everything was delivered."""
+        """Stop claiming; wait until every job ended and its reports were delivered. Jobs still
+        running when `timeout` (default `deliver_seconds`) is up are cancelled, and their last
+        reports get a few more seconds. True when everything was delivered."""
         self._claiming.clear()
-        deadline = time.monotonic() + (self.config.deliver_seconds if timeout is None else timeout)
-        while time.monotonic() < deadline:
-            with self._lock:
-                if all(outbox.delivered for outbox in self._outboxes.values()):
-                    break
-            time.sleep(0.05)
+        limit = self.config.deliver_seconds if timeout is None else timeout
+        if not self._wait_delivered(limit):
+            self._cancel_running()
+            self._wait_delivered(LAST_WORDS_SECONDS)
         self._stopping.set()
         self._wake_sender.set()
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=LAST_WORDS_SECONDS)
         with self._lock:
             return all(outbox.delivered for outbox in self._outboxes.values())
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Cancel running jobs (their steps' process groups are killed), then drain."""
         self._claiming.clear()
+        self._cancel_running()
+        return self.drain(timeout)
+
+    def _cancel_running(self) -> None:
         with self._lock:
             for outbox in self._outboxes.values():
                 outbox.cancelled.set()
-        return self.drain(timeout)
+
+    def _wait_delivered(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(outbox.delivered for outbox in self._outboxes.values()):
+                    return True
+            time.sleep(0.05)
+        return False
 
     @property
     def running_jobs(self) -> list[str]:
