@@ -1,4 +1,4 @@
-"""Demo data for `make run`: an admin, a project, three pipelines, and a run of each.
+"""Demo data for `make run`: an admin, a project, four pipelines, and a run of each.
 
 Credentials are kept in `<data_dir>/demo.json` (mode 0600) so that restarts reuse them.
 """
@@ -85,6 +85,31 @@ DEMO_PIPELINES: dict[str, list[dict[str, Any]]] = {
             ),
         ),
         _stage("PUBLISH", "Publish", _shell_job("UPLOAD", "Upload", "echo uploaded")),
+    ],
+    "release-approval": [
+        _stage("BUILD", "Build", _shell_job("COMPILE", "Compile", "echo built release")),
+        _stage(
+            "APPROVE",
+            "Approve",
+            {
+                "identifier": "REVIEW",
+                "name": "Release_review",
+                "steps": [
+                    {
+                        "name": "Release_review",
+                        "task": "official_devcloud_checkpoint",
+                        "identifier": "STEP_REVIEW",
+                        "inputs": [
+                            {"key": "approvers", "value": "admin"},
+                            {"key": "check_strategy", "value": "any"},
+                            {"key": "timeout", "value": 3600},
+                            {"key": "timeout_strategy", "value": "reject"},
+                        ],
+                    }
+                ],
+            },
+        ),
+        _stage("SHIP", "Ship", _shell_job("DEPLOY", "Deploy", "echo shipped")),
     ],
 }
 
@@ -192,6 +217,11 @@ client = (CodeArtsPipelineClient.new_builder()
 print(client.batch_show_pipelines_latest_status(BatchShowPipelinesLatestStatusRequest(
     project_id="{project}", body=[{ids}])))
 PY
+
+ # release-approval waits for a manual review (PAUSED); find the review in the run detail
+ # (stages[1].jobs[0].id and .steps[0].id), then pass it:
+ curl -s -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+   {base}/v5/{project}/api/pipelines/{demo["pipelines"].get("release-approval", "<id>")}/pipeline-runs/<run_id>/jobs/<job_run_id>/steps/<step_run_id>/pass
 =================================================
 """
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ app.add_typer(admin, name="admin")
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: embedded SQLite).")
 ]
+AGENT_STOP_SECONDS = 20.0
+"""How long `serve` waits for its built-in agent to cancel its jobs and exit."""
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
@@ -123,8 +126,12 @@ def serve(
             install_demo(app_, settings, db)
         uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
     finally:
-        if agent is not None:
-            agent.terminate()  # it finishes its jobs and delivers their reports, then exits
+        if agent is not None:  # its jobs are cancelled; a server started later redispatches
+            agent.send_signal(signal.SIGINT)  # those whose end it could not report in time
+            try:
+                agent.wait(timeout=AGENT_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                agent.kill()
 
 
 def _start_builtin_agent(settings: Settings, db: Any) -> "subprocess.Popen[bytes]":
@@ -169,7 +176,6 @@ def agent(
     when its server process goes away.
     """
     import logging
-    import signal
     import threading
 
     from stageline.agent.loop import Agent, AgentConfig
