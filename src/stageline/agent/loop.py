@@ -85,7 +85,7 @@ class Agent:
         reports get a few more seconds. True when everything was delivered."""
         self._claiming.clear()
         limit = self.config.deliver_seconds if timeout is None else timeout
-        if not self._wait_delivered(limit):
+        if not self._wait_delivered(limit) and self.running_jobs:
             self._cancel_running()
             self._wait_delivered(LAST_WORDS_SECONDS)
         self._stopping.set()

@@ -19,6 +19,8 @@ app.add_typer(admin, name="admin")
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: embedded SQLite).")
 ]
+GRACEFUL_SHUTDOWN_SECONDS = 3
+"""Requests still open this long after a stop is asked for (agents' long polls) are ended."""
 AGENT_STOP_SECONDS = 20.0
 """How long `serve` waits for its built-in agent to cancel its jobs and exit."""
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -117,6 +119,7 @@ def serve(
                 port=settings.port,
                 workers=workers,
                 log_level="info",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
             return
         app_ = create_app(settings, db=db)
@@ -124,7 +127,13 @@ def serve(
             from stageline.cli.demo import install_demo
 
             install_demo(app_, settings, db)
-        uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            app_,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
     finally:
         if agent is not None:  # its jobs are cancelled; a server started later redispatches
             agent.send_signal(signal.SIGINT)  # those whose end it could not report in time
@@ -182,6 +191,7 @@ def agent(
     from stageline.agent.transport import HttpJobSource
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     config = AgentConfig(
         workdir=workdir.resolve(),
         pool=pool,
