@@ -40,7 +40,9 @@ def step_environment(job: JobAssignment, workspace: Path) -> dict[str, str]:
 
 
 def masker(secrets: tuple[str, ...]) -> Callable[[str], str]:
-    values = sorted((s for s in secrets if s), key=len, reverse=True)
+    # Logs are masked line by line, so a multi-line secret is masked one line at a time.
+    lines = {line for secret in secrets for line in secret.splitlines() if line.strip()}
+    values = sorted(lines, key=len, reverse=True)
 
     def mask(line: str) -> str:
         for value in values:
@@ -168,24 +170,33 @@ def collect_artifacts(workspace: Path, patterns: tuple[str, ...]) -> tuple[list[
         matches = sorted(p for p in workspace.glob(pattern) if p.is_file())
         if not matches:
             return [], f"artifact pattern '{pattern}' matched no file"
+        outside = next((m for m in matches if not m.resolve().is_relative_to(workspace)), None)
+        if outside is not None:  # a symbolic link must not upload the agent host's files
+            return [], f"artifact '{outside.relative_to(workspace)}' leads outside the workspace"
         files.extend(m for m in matches if m not in files)
     return files, None
 
 
 def _finish_step(
-    step: StepAssignment, workspace: Path, events: JobEvents, outcome: JobOutcome
+    step: StepAssignment,
+    workspace: Path,
+    events: JobEvents,
+    outcome: JobOutcome,
+    mask: Callable[[str], str],
 ) -> tuple[JobOutcome, str | None]:
-    """Report the step's outputs, upload its artifacts; the outcome may turn FAILED here."""
+    """Report the step's outputs (secrets masked, as in logs), upload its artifacts; the
+    outcome may turn FAILED here."""
     outputs, complaints = read_outputs(outputs_file(workspace, step))
     if complaints:
         events.step_log(step.step_run_id, complaints)
     if outputs:
-        events.step_outputs(step.step_run_id, outputs)
+        events.step_outputs(step.step_run_id, [(key, mask(value)) for key, value in outputs])
     if outcome != "COMPLETED" or not step.artifacts:
         return outcome, None
     files, problem = collect_artifacts(workspace, step.artifacts)
     for path in files:
-        problem = problem or events.upload_artifact(step.step_run_id, path.name, path)
+        name = path.relative_to(workspace).as_posix()
+        problem = problem or events.upload_artifact(step.step_run_id, name, path)
     if problem is not None:
         events.step_log(step.step_run_id, [f"[stageline] {problem}"])
         return "FAILED", problem
@@ -222,7 +233,7 @@ def run_job(
                 cancelled=cancelled,
                 mask=mask,
             )
-            outcome, problem = _finish_step(step, workspace, events, outcome)
+            outcome, problem = _finish_step(step, workspace, events, outcome, mask)
             message = problem or message
             events.step_finished(step.step_run_id, outcome, exit_code=exit_code, message=message)
             if outcome != "COMPLETED":

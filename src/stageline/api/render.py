@@ -30,9 +30,20 @@ class LatestRunSource(Protocol):
     end_time: int | None
 
 
+SECRET_MASK = "******"
+"""Shown instead of a secret variable's value; sent back unchanged, it keeps the stored one."""
+
+
+def masked_variable(variable: dict[str, Any]) -> dict[str, Any]:
+    if not variable.get("is_secret") or not variable.get("value"):
+        return variable
+    return {**variable, "value": SECRET_MASK}
+
+
 def artifact_package_type(name: str) -> str:
     """The file's extension (`jar`, `gz`), which is what CodeArts shows as the package type."""
-    return name.rpartition(".")[2] if "." in name else ""
+    filename = name.rpartition("/")[2]
+    return filename.rpartition(".")[2] if "." in filename else ""
 
 
 class Renderer:
@@ -116,7 +127,7 @@ class Renderer:
             "update_time": pipeline.updated_at,
             "is_collect": False,
             "sources": pipeline.sources,
-            "variables": pipeline.variables,
+            "variables": [masked_variable(v) for v in pipeline.variables],
             "schedules": pipeline.schedules,
             "triggers": pipeline.triggers,
             "group_id": pipeline.group_id,

@@ -84,8 +84,9 @@ async def upload_artifact(
     name: Annotated[str, Query(min_length=1, max_length=ARTIFACT_NAME_MAX)],
 ) -> dict[str, object]:
     """The request body is the file; stored by content, then recorded for the run."""
-    if "/" in name or "\\" in name or name in {".", ".."}:
-        raise InvalidInput("name: a file name without directories")
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or any(p in {"", ".", ".."} for p in parts):
+        raise InvalidInput("name: a path relative to the workspace, without '.' or '..' parts")
     try:
         sha256, size = await services.blobs.save(request.stream())
     except BlobTooLarge as error:

@@ -45,7 +45,8 @@ def download_pipeline_artifact(
     path = services.blobs.path(artifact.sha256)
     if not path.exists():
         raise NotFound(f"the file of artifact {artifact.name} is gone from storage")
-    return FileResponse(path, filename=artifact.name, media_type="application/octet-stream")
+    filename = artifact.name.rpartition("/")[2]
+    return FileResponse(path, filename=filename, media_type="application/octet-stream")
 
 
 def _artifact(renderer: Renderer, run: PipelineRun, artifact: Artifact) -> dict[str, Any]:

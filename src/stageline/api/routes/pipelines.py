@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body
 from sqlalchemy.orm import Session
 
 from stageline.api.deps import AdminCaller, ServicesDep, ViewerCaller
+from stageline.api.render import SECRET_MASK
 from stageline.domain.errors import Conflict, InvalidInput, PipelineNotFound
 from stageline.domain.pipeline import parse_definition
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
@@ -46,6 +47,19 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def _keep_masked_secrets(
+    given: list[dict[str, Any]], stored: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A secret variable sent back with the mask that ShowPipelineDetail shows keeps its value."""
+    previous = {v["name"]: v for v in stored if v.get("is_secret")}
+    return [
+        {**v, "value": previous[v["name"]].get("value")}
+        if v.get("is_secret") and v.get("value") == SECRET_MASK and v["name"] in previous
+        else v
+        for v in given
+    ]
 
 
 def _refuse_duplicate_name(
@@ -142,6 +156,7 @@ def update_pipeline_info(
         if pipeline is None:
             raise PipelineNotFound(f"pipeline {pipeline_id} not found")
         _refuse_duplicate_name(session, caller.project_id, body.name, pipeline.id)
+        fields["variables"] = _keep_masked_secrets(fields["variables"], pipeline.variables)
         fields.update(updater_id=caller.principal.user_id, updated_at=services.clock())
         pipeline_queries.update_pipeline(session, pipeline, fields)
     return {"pipeline_id": pipeline_id}
