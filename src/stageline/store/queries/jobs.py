@@ -24,9 +24,10 @@ def claim_next_job(
 ) -> JobRun | None:
     """Claim the oldest waiting job of `pool` whose labels the agent has, or None.
 
-    On PostgreSQL, FOR UPDATE SKIP LOCKED lets concurrent claimers pass each other; on SQLite the
-    writer transaction (BEGIN IMMEDIATE) already serializes them. Either way the UPDATE is a
-    compare-and-set on `claimed_by IS NULL`, so a job is never claimed twice.
+    Candidates are read without locks; the chosen one is then locked alone — with FOR UPDATE
+    SKIP LOCKED on PostgreSQL, so that concurrent claimers pass each other instead of waiting,
+    while on SQLite the writer transaction (BEGIN IMMEDIATE) already serializes them. Either
+    way the UPDATE is a compare-and-set on `claimed_by IS NULL`: a job is never claimed twice.
     """
     candidates = (
         select(JobRun.id, JobRun.labels)
@@ -34,12 +35,15 @@ def claim_next_job(
         .order_by(JobRun.queued_at, JobRun.id)
         .limit(CANDIDATES_PER_CLAIM)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    skip_locked = session.get_bind().dialect.name == "postgresql"
     held = set(labels)
     for job_run_id, wanted in session.execute(candidates).all():
         if not set(wanted or ()) <= held:
             continue
+        if skip_locked:
+            lock = select(JobRun.id).where(JobRun.id == job_run_id, JobRun.claimed_by.is_(None))
+            if session.scalar(lock.with_for_update(skip_locked=True)) is None:
+                continue  # another claimer holds it right now
         claimed = session.execute(
             update(JobRun)
             .where(JobRun.id == job_run_id, JobRun.claimed_by.is_(None))
