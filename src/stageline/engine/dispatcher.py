@@ -144,12 +144,7 @@ class Dispatcher:
 
     def report(self, job_run_id: str, batch: EventBatch) -> EventsApplied:
         """Apply the events of `batch` not applied before, in order; renew the lease."""
-        with self.engine.db.reader() as session:
-            found = run_queries.read_job(session, job_run_id=job_run_id)
-            run_id = found.run_id if found is not None else None
-        if run_id is None:
-            raise JobNotFound(f"job run {job_run_id} not found")
-        with self.engine.locked_run(run_id) as (state, now):
+        with self.engine.locked_run(self._run_of(job_run_id)) as (state, now):
             job = _current_job(state, job_run_id, batch.dispatch_id)
             applied = job.events_applied
             for event in sorted(batch.events, key=lambda e: e.seq):
@@ -194,12 +189,7 @@ class Dispatcher:
         sha256: str,
     ) -> None:
         """Record an uploaded file (its bytes are already stored) for the job's run."""
-        with self.engine.db.reader() as session:
-            found = run_queries.read_job(session, job_run_id=job_run_id)
-            run_id = found.run_id if found is not None else None
-        if run_id is None:
-            raise JobNotFound(f"job run {job_run_id} not found")
-        with self.engine.locked_run(run_id) as (state, now):
+        with self.engine.locked_run(self._run_of(job_run_id)) as (state, now):
             job = _current_job(state, job_run_id, dispatch_id)
             step = state.step(step_run_id)
             if step is None or step.job_run_id != job.id:
@@ -215,6 +205,13 @@ class Dispatcher:
                 sha256=sha256,
                 now=now,
             )
+
+    def _run_of(self, job_run_id: str) -> str:
+        with self.engine.db.reader() as session:
+            job = run_queries.read_job(session, job_run_id=job_run_id)
+        if job is None:
+            raise JobNotFound(f"job run {job_run_id} not found")
+        return job.run_id
 
 
 def _current_job(state: RunState, job_run_id: str, dispatch_id: str) -> JobRun:

@@ -16,17 +16,16 @@ Comment = Annotated[str | None, Query(max_length=1024)]
 def _decide(
     caller: DeveloperCaller,
     services: ServicesDep,
+    ids: tuple[str, str, str | None, str],
     *,
-    pipeline_id: str,
-    run_id: str,
-    step_run_id: str,
-    job_run_id: str | None,
     approve: bool,
-    comment: str | None,
+    comment: str | None = None,
 ) -> dict[str, bool]:
-    principal = caller.principal
+    """Decide the review `ids` = (pipeline, run, job or None for a stage entry, step)."""
+    pipeline_id, run_id, job_run_id, step_run_id = ids
     with services.db.reader() as session:
         find_pipeline(session, caller.project_id, pipeline_id)
+    principal = caller.principal
     services.engine.decide_review(
         pipeline_id=pipeline_id,
         run_id=run_id,
@@ -50,16 +49,8 @@ def accept_manual_review(
     approval_description: Comment = None,
 ) -> dict[str, bool]:
     """Pass a review job; with check_strategy `all` it passes once every approver did."""
-    return _decide(
-        caller,
-        services,
-        pipeline_id=pipeline_id,
-        run_id=pipeline_run_id,
-        step_run_id=step_run_id,
-        job_run_id=job_run_id,
-        approve=True,
-        comment=approval_description,
-    )
+    ids = (pipeline_id, pipeline_run_id, job_run_id, step_run_id)
+    return _decide(caller, services, ids, approve=True, comment=approval_description)
 
 
 @router.post("/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/refuse")
@@ -73,16 +64,8 @@ def reject_manual_review(
     approval_description: Comment = None,
 ) -> dict[str, bool]:
     """Refuse a review job: it FAILS at once, whatever the strategy."""
-    return _decide(
-        caller,
-        services,
-        pipeline_id=pipeline_id,
-        run_id=pipeline_run_id,
-        step_run_id=step_run_id,
-        job_run_id=job_run_id,
-        approve=False,
-        comment=approval_description,
-    )
+    ids = (pipeline_id, pipeline_run_id, job_run_id, step_run_id)
+    return _decide(caller, services, ids, approve=False, comment=approval_description)
 
 
 @router.post("/{pipeline_run_id}/steps/{step_run_id}/manual/pass")
@@ -95,12 +78,5 @@ def accept_checkpoint(
 ) -> dict[str, bool]:
     """Pass a stage-entry review (a checkpoint step in the stage's `pre`)."""
     return _decide(
-        caller,
-        services,
-        pipeline_id=pipeline_id,
-        run_id=pipeline_run_id,
-        step_run_id=step_run_id,
-        job_run_id=None,
-        approve=True,
-        comment=None,
+        caller, services, (pipeline_id, pipeline_run_id, None, step_run_id), approve=True
     )
