@@ -180,6 +180,8 @@ class TestInputs:
         assert detail["status"] == "COMPLETED"
         assert [s["status"] for s in detail["stages"]] == ["COMPLETED", "UNSELECTED"]
         assert [j["status"] for j in detail["stages"][0]["jobs"]] == ["COMPLETED", "UNSELECTED"]
+        (item,) = world.status(pipeline_id)
+        assert [s["status"] for s in item["stage_status_list"]] == ["COMPLETED", "UNSELECTED"]
         bad = world.client.post(
             f"{world.base}/pipelines/{pipeline_id}/run",
             json={"choose_stages": ["ZZZ"]},
