@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 MAX_EVENTS_PER_REPORT = 500
 MAX_CHARS_PER_REPORT = 4 * 1024 * 1024
 UPLOAD_ATTEMPTS = 5
+SELF_FENCE_SHARE = 0.8
+"""Share of the lease after which a job the agent could not renew is stopped by the agent."""
 LAST_WORDS_SECONDS = 10.0
 """After cancelling at the end of a drain: time for steps to die and their reports to go out."""
 
@@ -214,6 +216,7 @@ class Agent:
             if not events:
                 continue
             batch = EventBatch(dispatch_id=outbox.job.dispatch_id, events=events)
+            sent_at = time.monotonic()
             try:
                 answer = self.source.report(outbox.job_run_id, batch)
             except Unreachable as error:
@@ -228,6 +231,7 @@ class Agent:
                 outbox.fence()
                 continue
             outbox.acknowledge(answer.applied)
+            outbox.renewed(sent_at)
             if answer.cancel and outbox.running:
                 outbox.cancelled.set()
         return True
@@ -237,20 +241,37 @@ class Agent:
     def _heartbeat_loop(self) -> None:
         while not self._stopping.wait(self.config.heartbeat_seconds):
             with self._lock:
-                running = {
-                    job_id: outbox.job.dispatch_id
-                    for job_id, outbox in self._outboxes.items()
-                    if outbox.running and not outbox.fenced
-                }
-            if not running:
+                outboxes = [o for o in self._outboxes.values() if o.running and not o.fenced]
+            if not outboxes:
                 continue
+            _stop_jobs_out_of_touch(outboxes)
+            sent_at = time.monotonic()
+            beat = Heartbeat(jobs={o.job_run_id: o.job.dispatch_id for o in outboxes})
             try:
-                reply = self.source.heartbeat(Heartbeat(jobs=running))
+                reply = self.source.heartbeat(beat)
             except (Unreachable, Rejected, Fenced) as error:
                 log.warning("heartbeat failed: %s", error)
                 continue
-            with self._lock:
-                for job_run_id in reply.cancel:
-                    outbox = self._outboxes.get(job_run_id)
-                    if outbox is not None:
-                        outbox.cancelled.set()
+            for outbox in outboxes:
+                if outbox.job_run_id in reply.cancel:
+                    outbox.cancelled.set()
+                else:
+                    outbox.renewed(sent_at)
+
+
+def _stop_jobs_out_of_touch(outboxes: list[JobOutbox]) -> None:
+    """Self-fencing: a job whose lease this agent could not renew for most of its length has
+    been, or is about to be, given to another agent; stop it, so that it never runs twice."""
+    now = time.monotonic()
+    for outbox in outboxes:
+        silent = now - outbox.renewed_at
+        if silent > outbox.job.lease_seconds * SELF_FENCE_SHARE and not outbox.cancelled.is_set():
+            log.error(
+                "job %s: no contact with the server for %.0fs; stopping it",
+                outbox.job_run_id,
+                silent,
+            )
+            outbox.lose_contact(
+                f"the agent lost contact with the server for {silent:.0f}s and stopped the job,"
+                " which the server may have given to another agent"
+            )

@@ -8,6 +8,7 @@ back; the server drops what it applied before, so resending is always safe.
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,9 @@ class JobOutbox:
         self._next_line = {step.step_run_id: step.log_offset for step in job.steps}
         self._lock = threading.Lock()
         self.changed = threading.Event()
+        self.renewed_at = time.monotonic()
+        """When the last request that renewed the lease (a heartbeat or a report) was sent."""
+        self._lost_contact: str | None = None
 
     @property
     def job_run_id(self) -> str:
@@ -68,6 +72,15 @@ class JobOutbox:
         with self._lock:
             while self._events and self._events[0].seq <= applied:
                 self._events.popleft()
+
+    def renewed(self, sent_at: float) -> None:
+        self.renewed_at = max(self.renewed_at, sent_at)
+
+    def lose_contact(self, message: str) -> None:
+        """The lease has surely run out on the server: stop the job, which will end FAILED with
+        `message` should the server still take the report."""
+        self._lost_contact = message
+        self.cancelled.set()
 
     def fence(self) -> None:
         with self._lock:
@@ -124,6 +137,8 @@ class JobOutbox:
         )
 
     def job_finished(self, job_run_id: str, outcome: JobOutcome, message: str | None) -> None:
+        if self._lost_contact is not None and outcome == "CANCELED":
+            outcome, message = "FAILED", self._lost_contact
         self._add("job_finished", outcome=outcome, message=_short(message))
 
 

@@ -6,6 +6,7 @@ take a job back. The jobs themselves run as real bash processes. The HTTP path b
 agent and the real server is covered by the integration and e2e tests.
 """
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -474,3 +475,23 @@ class TestAgentDelivery:
         assert server.lines("job-1-s0") == ["working", "done"]
         assert server.queued == ["job-2"]  # a draining agent takes no new work
         assert agent.running_jobs == []
+
+    def test_a_job_out_of_touch_for_most_of_its_lease_stops_itself(
+        self, server: ServerDouble, start_agent: Callable[..., Agent]
+    ) -> None:
+        """Self-fencing: the server may have given the job to another agent by now."""
+        server.reports_down = True  # heartbeats and reports fail from the start
+        job = dataclasses.replace(assignment("job-1", "echo started\nsleep 30\n"), lease_seconds=1)
+        server.enqueue(job)
+        began = time.monotonic()
+        start_agent()
+        server.wait(lambda: server.attempted("job-1", "job_finished"), "the job ended by itself")
+        assert time.monotonic() - began < BOUND_SECONDS
+
+        server.reconnect()
+        server.wait(lambda: server.finished("job-1"), "job-1 delivered")
+        last = server.applied["job-1"][-1]
+        assert last.outcome == "FAILED"
+        assert last.message is not None
+        assert "lost contact with the server" in last.message
+        assert server.lines("job-1-s0") == ["started"]
