@@ -150,7 +150,10 @@ class Agent:
     def _start(self, job: JobAssignment) -> None:
         outbox = JobOutbox(job, lambda step, name, path: self._upload(outbox, step, name, path))
         with self._lock:
+            earlier = self._outboxes.get(job.job_run_id)
             self._outboxes[job.job_run_id] = outbox
+        if earlier is not None:  # retried or taken back before this agent learned it must stop
+            earlier.fence()
         if not self._claiming.is_set():  # claimed while being asked to stop: give it back
             outbox.cancelled.set()
         threading.Thread(
@@ -164,7 +167,8 @@ class Agent:
             run_job(
                 job,
                 outbox,
-                workspace=self.config.workdir / job.job_run_id,
+                # Per claim: a stopped go of the job may still be dying in its own workspace.
+                workspace=self.config.workdir / f"{job.job_run_id}-{job.dispatch_id[:8]}",
                 cancelled=outbox.cancelled,
             )
         except Exception:
