@@ -95,7 +95,7 @@ def build_assignment(session: Session, job: JobRun, policy: LeasePolicy) -> JobA
     run = session.get_one(PipelineRun, job.run_id)
     stage = session.get_one(StageRun, job.stage_run_id)
     pipeline = session.get_one(Pipeline, run.pipeline_id)
-    steps = [s for s in run_queries.list_steps(session, run_id=run.id) if s.job_run_id == job.id]
+    steps = run_queries.list_job_steps(session, job_run_id=job.id)
     offsets = log_queries.next_line_numbers(session, step_run_ids=[s.id for s in steps])
     return JobAssignment(
         job_run_id=job.id,
@@ -144,7 +144,7 @@ class Dispatcher:
 
     def report(self, job_run_id: str, batch: EventBatch) -> EventsApplied:
         """Apply the events of `batch` not applied before, in order; renew the lease."""
-        with self.engine.locked_run(self._run_of(job_run_id)) as (state, now):
+        with self.engine.locked_run_of_job(job_run_id) as (state, now):
             job = _current_job(state, job_run_id, batch.dispatch_id)
             applied = job.events_applied
             for event in sorted(batch.events, key=lambda e: e.seq):
@@ -189,7 +189,7 @@ class Dispatcher:
         sha256: str,
     ) -> None:
         """Record an uploaded file (its bytes are already stored) for the job's run."""
-        with self.engine.locked_run(self._run_of(job_run_id)) as (state, now):
+        with self.engine.locked_run_of_job(job_run_id) as (state, now):
             job = _current_job(state, job_run_id, dispatch_id)
             step = state.step(step_run_id)
             if step is None or step.job_run_id != job.id:
@@ -205,13 +205,6 @@ class Dispatcher:
                 sha256=sha256,
                 now=now,
             )
-
-    def _run_of(self, job_run_id: str) -> str:
-        with self.engine.db.reader() as session:
-            job = run_queries.read_job(session, job_run_id=job_run_id)
-        if job is None:
-            raise JobNotFound(f"job run {job_run_id} not found")
-        return job.run_id
 
 
 def _current_job(state: RunState, job_run_id: str, dispatch_id: str) -> JobRun:

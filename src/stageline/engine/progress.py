@@ -13,7 +13,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from stageline.domain.conditions import ConditionContext, parse_condition
+from stageline.domain.conditions import Condition, ConditionContext, parse_condition
 from stageline.domain.pipeline import AUTO_TRIGGER_TASK, CHECKPOINT_TASK, review_of
 from stageline.domain.statuses import (
     STAGE_STARTED,
@@ -70,8 +70,10 @@ class RunState:
         return [s for s in self.steps if s.stage_run_id == stage.id and s.placement == "pre"]
 
     def gate_pending(self, stage: StageRun) -> bool:
-        """A stage-entry review is waiting for its decision."""
-        return any(s.status == S.PAUSED for s in self.entry_steps(stage))
+        """A stage-entry review is waiting for its decision (the stage is PAUSED then)."""
+        return stage.status == S.PAUSED and any(
+            s.status == S.PAUSED for s in self.entry_steps(stage)
+        )
 
     @property
     def failed(self) -> bool:
@@ -81,6 +83,16 @@ class RunState:
 
     def queued_jobs(self) -> int:
         return sum(j.status in (S.QUEUED, S.REDISPATCH) and j.claimed_by is None for j in self.jobs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str | None) -> Condition:
+    return parse_condition(source)
+
+
+def condition_of(job: JobRun) -> Condition:
+    """The job's parsed condition (validated when the pipeline was saved; parsed once)."""
+    return _parsed(job.condition)
 
 
 def advance(state: RunState, now: int) -> bool:
@@ -176,12 +188,12 @@ def _start_ready_jobs(state: RunState, stage: StageRun, now: int) -> bool:
         needs = tuple(status_of[identifier] for identifier in job.depends_on)
         if not all(need in STAGE_TERMINAL for need in needs):
             continue
-        condition = parse_condition(job.condition)
+        condition = condition_of(job)
         context = ConditionContext(
             needs=needs,
             run_failed=state.failed,
             run_cancelled=state.run.stop_requested_at is not None,
-            variables=state.variables,
+            variables=state.variables if condition.variables else {},  # loaded only if named
         )
         if condition.evaluate(context):
             _start_job(state, job, now)

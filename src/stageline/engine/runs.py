@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from stageline.domain.conditions import parse_condition
 from stageline.domain.errors import (
     Conflict,
     Forbidden,
@@ -33,7 +32,7 @@ from stageline.domain.statuses import (
     TriggerType,
 )
 from stageline.engine.clock import Clock, system_clock
-from stageline.engine.progress import STAGE_ACTIVE, RunState, advance
+from stageline.engine.progress import STAGE_ACTIVE, RunState, advance, condition_of
 from stageline.engine.scheduler import Executor, plan_run
 from stageline.engine.transitions import restart_work, roll_up, set_run_status, set_work_status
 from stageline.schemas.runs import RunCreate
@@ -71,10 +70,35 @@ class RunEngine:
         self, run_id: str, *, pipeline_id: str | None = None
     ) -> Iterator[tuple[RunState, int]]:
         """Lock the run, yield its state and the time, then advance it and commit."""
+        with self._locked(lambda _: run_id, pipeline_id=pipeline_id) as locked:
+            yield locked
+
+    @contextlib.contextmanager
+    def locked_run_of_job(self, job_run_id: str) -> Iterator[tuple[RunState, int]]:
+        """`locked_run` for the run of this job."""
+
+        def run_of(session: Session) -> str:
+            run_id = run_queries.read_job_run_id(session, job_run_id=job_run_id)
+            if run_id is None:
+                raise JobNotFound(f"job run {job_run_id} not found")
+            return run_id
+
+        with self._locked(run_of) as locked:
+            yield locked
+
+    @contextlib.contextmanager
+    def _locked(
+        self, run_of: Callable[[Session], str], *, pipeline_id: str | None = None
+    ) -> Iterator[tuple[RunState, int]]:
         now = self.clock()
         with self.db.writer() as session:
+            run_id = run_of(session)
             run = run_queries.read_run(
-                session, run_id=run_id, pipeline_id=pipeline_id, for_update=True
+                session,
+                run_id=run_id,
+                pipeline_id=pipeline_id,
+                for_update=True,
+                without_payload=True,
             )
             if run is None:
                 raise RunNotFound(f"pipeline run {run_id} not found")
@@ -267,8 +291,10 @@ class RunEngine:
 
     def _release_suspended(self, session: Session, pipeline_id: str, now: int) -> bool:
         """Start the oldest SUSPEND runs of the pipeline while it is under its limit."""
-        pipeline = session.get(Pipeline, pipeline_id, with_for_update=True)
-        control = (pipeline.concurrency_control if pipeline else None) or {}
+        control = pipeline_queries.read_concurrency_control(session, pipeline_id=pipeline_id)
+        if not control:
+            return False  # nothing is ever held back
+        pipeline_queries.lock_pipeline(session, pipeline_id=pipeline_id)
         limit = control.get("concurrency_number") or 0
         queued = False
         running = run_queries.count_runs(
@@ -308,7 +334,7 @@ def _hold(state: RunState, status: RunStatus, now: int) -> None:
 
 
 def _is_cleanup(job: JobRun) -> bool:
-    return bool(parse_condition(job.condition).status_functions & CLEANUP_FUNCTIONS)
+    return bool(condition_of(job).status_functions & CLEANUP_FUNCTIONS)
 
 
 def _jobs_to_retry(state: RunState, job_run_ids: list[str] | None) -> list[JobRun]:

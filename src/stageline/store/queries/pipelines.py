@@ -99,3 +99,14 @@ def name_taken(session: Session, *, project_id: str, name: str, except_id: str |
     if except_id is not None:
         query = query.where(Pipeline.id != except_id)
     return session.scalar(query.limit(1)) is not None
+
+
+def read_concurrency_control(session: Session, *, pipeline_id: str) -> dict[str, Any] | None:
+    query = select(Pipeline.concurrency_control).where(Pipeline.id == pipeline_id)
+    control: dict[str, Any] | None = session.scalar(query)
+    return control
+
+
+def lock_pipeline(session: Session, *, pipeline_id: str) -> None:
+    """Hold the pipeline row until the transaction ends (serializes its run starts)."""
+    session.execute(select(Pipeline.id).where(Pipeline.id == pipeline_id).with_for_update())

@@ -184,6 +184,16 @@ def list_steps(session: Session, *, run_id: str) -> list[StepRun]:
     )
 
 
+def list_job_steps(session: Session, *, job_run_id: str) -> list[StepRun]:
+    query = select(StepRun).where(StepRun.job_run_id == job_run_id).order_by(StepRun.sequence)
+    return list(session.scalars(query))
+
+
+def read_job_run_id(session: Session, *, job_run_id: str) -> str | None:
+    """The run a job belongs to."""
+    return session.scalar(select(JobRun.run_id).where(JobRun.id == job_run_id))
+
+
 def read_job(session: Session, *, job_run_id: str) -> JobRun | None:
     return session.get(JobRun, job_run_id)
 
