@@ -17,9 +17,13 @@ from stageline.domain.pipeline import (
     SUPPORTED_TASKS,
     JobSpec,
     PipelineSpec,
+    Review,
     StageSpec,
     StepSpec,
     parse_definition,
+    parse_duration,
+    parse_resource,
+    review_of,
 )
 
 Doc = dict[str, Any]
@@ -753,3 +757,149 @@ def test_parsed_specs_are_frozen() -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.stages[0].name = "other"  # type: ignore[misc]
+
+
+# -- the lifecycle fields of issue #3 -----------------------------------------------------------
+
+
+def checkpoint_step(**inputs: Any) -> Doc:
+    return {
+        "task": CHECKPOINT_TASK,
+        "inputs": [{"key": key, "value": value} for key, value in inputs.items()],
+    }
+
+
+LIFECYCLE_INVALID = [
+    (
+        "condition with a single =",
+        definition(stage(jobs=[job(condition="${{ variables.env = 'prod' }}")])),
+        "definition.stages[0].jobs[0].condition",
+        "column",
+    ),
+    (
+        "resource that is not JSON",
+        definition(stage(jobs=[job(resource="gpu")])),
+        "definition.stages[0].jobs[0].resource",
+        "must be a JSON object string",
+    ),
+    (
+        "resource with labels of the wrong type",
+        definition(stage(jobs=[job(resource='{"labels": 3}')])),
+        "definition.stages[0].jobs[0].resource",
+        "labels must be",
+    ),
+    (
+        "timeout without a number",
+        definition(stage(jobs=[job(timeout="soon")])),
+        "definition.stages[0].jobs[0].timeout",
+        "is not a duration",
+    ),
+    (
+        "review job with a second step",
+        definition(stage(jobs=[job(steps=[checkpoint_step(), shell_step()])])),
+        "definition.stages[0].jobs[0].steps",
+        "a manual review job has one step",
+    ),
+    (
+        "review with an unknown strategy",
+        definition(stage(jobs=[job(steps=[checkpoint_step(check_strategy="most")])])),
+        "definition.stages[0].jobs[0].steps[0].inputs",
+        "check_strategy must be one of",
+    ),
+    (
+        "review with a negative timeout",
+        definition(stage(jobs=[job(steps=[checkpoint_step(timeout=-5)])])),
+        "definition.stages[0].jobs[0].steps[0].inputs",
+        "timeout must be a positive number of seconds",
+    ),
+    (
+        "review with an unknown timeout strategy",
+        definition(stage(jobs=[job(steps=[checkpoint_step(timeout_strategy="wait")])])),
+        "definition.stages[0].jobs[0].steps[0].inputs",
+        "timeout_strategy must be one of",
+    ),
+    (
+        "artifacts input of the wrong type",
+        definition(
+            stage(
+                jobs=[
+                    job(
+                        steps=[
+                            shell_step(
+                                inputs=[
+                                    {"key": SHELL_SCRIPT_INPUT, "value": "true"},
+                                    {"key": "artifacts", "value": 7},
+                                ]
+                            )
+                        ]
+                    )
+                ]
+            )
+        ),
+        "definition.stages[0].jobs[0].steps[0].inputs",
+        "'artifacts' must be a string or a list of strings",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "problem"),
+    [pytest.param(text, path, problem, id=name) for name, text, path, problem in LIFECYCLE_INVALID],
+)
+def test_invalid_lifecycle_fields_are_rejected_at_their_path(
+    text: str, path: str, problem: str
+) -> None:
+    error = parse_error(text)
+
+    assert error.path == path
+    assert problem in error.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("30m", 1800), ("2h", 7200), ("30", 1800), (" 5 m ", 300)],
+)
+def test_durations_read_seconds_minutes_hours_and_bare_minutes(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "0s", "1d", "-5m", "1.5h", "m"])
+def test_durations_refuse_what_they_do_not_know(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("resource", "pool", "labels"),
+    [
+        (None, "default", ()),
+        ('{"type": "system", "arch": "x86"}', "default", ()),
+        ('{"pool": "gpu", "labels": ["cuda", "linux", "cuda"]}', "gpu", ("cuda", "linux")),
+        ('{"labels": "linux, arm64"}', "default", ("arm64", "linux")),
+    ],
+)
+def test_a_resource_names_the_pool_and_labels_of_the_agents_that_may_run_the_job(
+    resource: str | None, pool: str, labels: tuple[str, ...]
+) -> None:
+    assert parse_resource(resource) == (pool, labels)
+
+
+def test_review_inputs_have_defaults_and_accept_lists_or_comma_strings() -> None:
+    assert review_of(()) == Review(
+        approvers=(), check_strategy="all", timeout_seconds=86400, timeout_strategy="reject"
+    )
+    inputs = (("approvers", "ann, bob,\ncarl"), ("check_strategy", "any"), ("timeout", "60"))
+    assert review_of(inputs) == Review(
+        approvers=("ann", "bob", "carl"),
+        check_strategy="any",
+        timeout_seconds=60,
+        timeout_strategy="reject",
+    )
+    assert review_of((("approvers", ["u1", " "]),)).approvers == ("u1",)
+
+
+def test_a_review_job_exposes_its_checkpoint_step() -> None:
+    spec = parse_definition(definition(stage(jobs=[job(steps=[checkpoint_step(timeout=60)])])))
+    (only,) = spec.stages[0].jobs
+    assert only.review is not None
+    assert only.review.task == CHECKPOINT_TASK
