@@ -1,5 +1,6 @@
-"""Runs jobs: a job's steps as subprocesses in a workspace, reporting through `schemas.jobs`.
+"""The build agent: claims jobs from a server over signed HTTP, runs their steps as
+subprocesses in a workspace, and reports back through `schemas.jobs`.
 
-Imports schemas and the standard library only, never store or engine, so that it can run on a
-build host that has no database.
+Imports schemas, `auth.signing`, httpx and the standard library, never store or engine, so that
+it runs on a build host that has no database.
 """

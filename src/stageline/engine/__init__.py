@@ -1,4 +1,4 @@
-"""The only code that changes a status: starting runs, applying executor events, stopping runs.
+"""The only code that changes a status: run commands, agents' claims and reports, sweeps.
 
 Imports domain, schemas, store and settings. Every status write goes through `engine.transitions`.
 """

@@ -1,7 +1,7 @@
 """Write a status: check it with `domain.transitions.decide`, stamp times, roll up to the run.
 
 A refused transition returns False and writes nothing: late and duplicate events are normal (an
-executor reporting FAILED for a job the user has just stopped) and must not overwrite what is true.
+agent reporting FAILED for a job the user has just stopped) and must not overwrite what is true.
 """
 
 import logging
