@@ -7,6 +7,7 @@ so several server processes may sweep at once without doing anything twice.
 import logging
 from collections.abc import Callable
 
+from stageline.domain.errors import JobNotFound
 from stageline.domain.pipeline import review_of
 from stageline.domain.statuses import STAGE_TERMINAL, StageStatus
 from stageline.engine.dispatcher import LeasePolicy
@@ -56,16 +57,13 @@ class Sweeper:
                 log.exception("could not sweep review step %s", step_run_id)
 
     def _on_job(self, job_run_id: str, handle: JobHandler) -> None:
-        with self.engine.db.reader() as session:
-            job = run_queries.read_job(session, job_run_id=job_run_id)
-            run_id = None if job is None else job.run_id
-        if run_id is None:
-            return
         try:
-            with self.engine.locked_run(run_id) as (state, now):
+            with self.engine.locked_run_of_job(job_run_id) as (state, now):
                 locked = state.job(job_run_id)
                 if locked is not None:
                     handle(state, locked, now)
+        except JobNotFound:
+            pass  # its run was deleted meanwhile
         except Exception:
             log.exception("could not sweep job %s", job_run_id)
 
