@@ -5,6 +5,7 @@ A claim is a long poll: the server holds it open until a job the agent may take 
 `wait_seconds` pass (204). Answers are JSON; errors have the usual `{error_code, error_msg}`.
 """
 
+import asyncio
 import dataclasses
 import time
 from typing import Annotated
@@ -57,7 +58,10 @@ async def claim_job(
         remaining = until - time.monotonic()
         if remaining <= 0:
             break
-        await signal.wait(seen, min(remaining, RECHECK_SECONDS))
+        try:
+            await signal.wait(seen, min(remaining, RECHECK_SECONDS))
+        except asyncio.CancelledError:  # the server is stopping: no job, and no error
+            break
     return Response(status_code=204)
 
 
