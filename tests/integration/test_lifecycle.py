@@ -302,20 +302,27 @@ QUEUE_ONE = {"concurrency_number": 1, "exceed_action": "QUEUE", "enable": True}
 ABORT_ONE = {"concurrency_number": 1, "exceed_action": "ABORT", "enable": True}
 
 
+def start_held_run(world: World, release: Gate, control: dict[str, Any]) -> tuple[str, str]:
+    """A two-stage pipeline under `control` whose first run holds its first job until
+    `release` opens; (pipeline_id, run_id) once that job runs."""
+    pipeline_id = world.create_pipeline(
+        definition(
+            stage("A", shell_job("HOLD", release.wait())),
+            stage("B", shell_job("AFTER", "true")),
+        ),
+        concurrency_control=control,
+    )
+    first = world.run(pipeline_id)
+    job_reaches(world, pipeline_id, first, "HOLD", "RUNNING")
+    return pipeline_id, first
+
+
 class TestConcurrencyControl:
     def test_a_run_over_the_limit_is_suspended_until_a_slot_frees(
         self, world: World, gates: Callable[[str], Gate]
     ) -> None:
         release = gates("release-first")
-        pipeline_id = world.create_pipeline(
-            definition(
-                stage("A", shell_job("HOLD", release.wait())),
-                stage("B", shell_job("AFTER", "true")),
-            ),
-            concurrency_control=QUEUE_ONE,
-        )
-        first = world.run(pipeline_id)
-        job_reaches(world, pipeline_id, first, "HOLD", "RUNNING")
+        pipeline_id, first = start_held_run(world, release, QUEUE_ONE)
         second = world.run(pipeline_id)
 
         item = batch_status_shows(world, pipeline_id, second, "SUSPEND", ["SUSPEND", "SUSPEND"])
@@ -339,15 +346,7 @@ class TestConcurrencyControl:
         self, world: World, gates: Callable[[str], Gate]
     ) -> None:
         release = gates("release-first")
-        pipeline_id = world.create_pipeline(
-            definition(
-                stage("A", shell_job("HOLD", release.wait())),
-                stage("B", shell_job("AFTER", "true")),
-            ),
-            concurrency_control=ABORT_ONE,
-        )
-        first = world.run(pipeline_id)
-        job_reaches(world, pipeline_id, first, "HOLD", "RUNNING")
+        pipeline_id, first = start_held_run(world, release, ABORT_ONE)
 
         response = world.client.post(
             f"{world.base}/pipelines/{pipeline_id}/run", headers=world.developer.headers

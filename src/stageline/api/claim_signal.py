@@ -1,23 +1,37 @@
 """Wakes agents' waiting claims when this process queued a job."""
 
 import asyncio
-import time
+import contextlib
+import threading
+from collections.abc import Iterator
+
+Listener = tuple[asyncio.AbstractEventLoop, asyncio.Event]
 
 
 class ClaimSignal:
-    """A counter bumped by the engine (from any thread) when it queued a job; a waiting claim
-    polls it cheaply on the event loop and asks the database again as soon as it moves."""
-
-    POLL_SECONDS = 0.05
+    """Waiting claims each hold an `asyncio.Event`; `notify` (called by the engine from any
+    thread) sets them on their own event loops, so an idle claim costs nothing until then."""
 
     def __init__(self) -> None:
-        self.generation = 0
+        self._lock = threading.Lock()
+        self._listeners: set[Listener] = set()
 
     def notify(self) -> None:
-        self.generation += 1
+        with self._lock:
+            listeners, self._listeners = self._listeners, set()
+        for loop, event in listeners:
+            with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
+                loop.call_soon_threadsafe(event.set)
 
-    async def wait(self, seen: int, seconds: float) -> None:
-        """Return once the counter moved past `seen`, or after `seconds`."""
-        until = time.monotonic() + seconds
-        while self.generation == seen and time.monotonic() < until:
-            await asyncio.sleep(self.POLL_SECONDS)
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[asyncio.Event]:
+        """An event the next `notify` sets. Enter it before looking for a job, so that a job
+        queued while looking is not missed."""
+        listener = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._listeners.add(listener)
+        try:
+            yield listener[1]
+        finally:
+            with self._lock:
+                self._listeners.discard(listener)

@@ -72,9 +72,6 @@ class Sweeper:
         if job.lease_expires_at is None or job.lease_expires_at >= now or job.claimed_by is None:
             return
         lost = job.claimed_by
-        if job.status in STAGE_TERMINAL:
-            job.lease_expires_at = None
-            return
         if job.dispatch_count > self.policy.max_redispatch:
             set_work_status(job, S.FAILED, now=now, message=f"{AGENT_LOST} ({lost})")
             for step in state.steps_of_job(job):

@@ -711,57 +711,6 @@ INVALID: list[tuple[str, str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "path", "problem"),
-    [pytest.param(text, path, problem, id=name) for name, text, path, problem in INVALID],
-)
-def test_invalid_definition_is_rejected_at_the_offending_path(
-    text: str, path: str, problem: str
-) -> None:
-    error = parse_error(text)
-
-    assert error.path == path
-    assert problem in error.problem
-
-
-def test_non_json_problem_includes_the_parser_reason() -> None:
-    error = parse_error('{"stages": [}')
-
-    assert error.problem.startswith("is not valid JSON (")
-    assert "line 1 column" in error.problem
-
-
-@pytest.mark.parametrize("text", [b'{"stages": []}', None, 3])
-def test_non_string_definition_is_rejected(text: Any) -> None:
-    assert parse_error(text).path == "definition"
-
-
-def test_dependency_check_accepts_diamond_shapes() -> None:
-    text = definition(
-        stage("A", identifier="A"),
-        stage("B", identifier="B", depends_on=["A"]),
-        stage("C", identifier="C", depends_on=["A"]),
-        stage("D", identifier="D", depends_on=["B", "C"]),
-    )
-
-    assert [s.depends_on for s in parse_definition(text).stages] == [
-        (),
-        ("A",),
-        ("A",),
-        ("B", "C"),
-    ]
-
-
-def test_parsed_specs_are_frozen() -> None:
-    spec = parse_definition(definition(stage()))
-
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        spec.stages[0].name = "other"  # type: ignore[misc]
-
-
-# -- the lifecycle fields of issue #3 -----------------------------------------------------------
-
-
 def checkpoint_step(**inputs: Any) -> Doc:
     return {
         "task": CHECKPOINT_TASK,
@@ -844,15 +793,56 @@ LIFECYCLE_INVALID = [
 
 @pytest.mark.parametrize(
     ("text", "path", "problem"),
-    [pytest.param(text, path, problem, id=name) for name, text, path, problem in LIFECYCLE_INVALID],
+    [
+        pytest.param(text, path, problem, id=name)
+        for name, text, path, problem in [*INVALID, *LIFECYCLE_INVALID]
+    ],
 )
-def test_invalid_lifecycle_fields_are_rejected_at_their_path(
+def test_invalid_definition_is_rejected_at_the_offending_path(
     text: str, path: str, problem: str
 ) -> None:
     error = parse_error(text)
 
     assert error.path == path
     assert problem in error.problem
+
+
+def test_non_json_problem_includes_the_parser_reason() -> None:
+    error = parse_error('{"stages": [}')
+
+    assert error.problem.startswith("is not valid JSON (")
+    assert "line 1 column" in error.problem
+
+
+@pytest.mark.parametrize("text", [b'{"stages": []}', None, 3])
+def test_non_string_definition_is_rejected(text: Any) -> None:
+    assert parse_error(text).path == "definition"
+
+
+def test_dependency_check_accepts_diamond_shapes() -> None:
+    text = definition(
+        stage("A", identifier="A"),
+        stage("B", identifier="B", depends_on=["A"]),
+        stage("C", identifier="C", depends_on=["A"]),
+        stage("D", identifier="D", depends_on=["B", "C"]),
+    )
+
+    assert [s.depends_on for s in parse_definition(text).stages] == [
+        (),
+        ("A",),
+        ("A",),
+        ("B", "C"),
+    ]
+
+
+def test_parsed_specs_are_frozen() -> None:
+    spec = parse_definition(definition(stage()))
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.stages[0].name = "other"  # type: ignore[misc]
+
+
+# -- the lifecycle fields of issue #3 -----------------------------------------------------------
 
 
 @pytest.mark.parametrize(

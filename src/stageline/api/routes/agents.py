@@ -6,6 +6,7 @@ A claim is a long poll: the server holds it open until a job the agent may take 
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from typing import Annotated
@@ -51,17 +52,20 @@ async def claim_job(
     signal = services.claim_signal
     until = time.monotonic() + body.wait_seconds
     while not await request.is_disconnected():
-        seen = signal.generation
-        job = await run_in_threadpool(services.dispatcher.claim, body, agent_name=agent.name)
-        if job is not None:
-            return Response(orjson.dumps(dataclasses.asdict(job)), media_type="application/json")
-        remaining = until - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            await signal.wait(seen, min(remaining, RECHECK_SECONDS))
-        except asyncio.CancelledError:  # the server is stopping: no job, and no error
-            break
+        with signal.listening() as queued:
+            job = await run_in_threadpool(services.dispatcher.claim, body, agent_name=agent.name)
+            if job is not None:
+                return Response(
+                    orjson.dumps(dataclasses.asdict(job)), media_type="application/json"
+                )
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queued.wait(), min(remaining, RECHECK_SECONDS))
+            except asyncio.CancelledError:  # the server is stopping: no job, and no error
+                break
     return Response(status_code=204)
 
 

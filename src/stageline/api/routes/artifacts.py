@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from starlette.responses import FileResponse
 
 from stageline.api.deps import ServicesDep, ViewerCaller
+from stageline.api.lookups import find_pipeline, find_run
 from stageline.api.render import Renderer, artifact_package_type
-from stageline.api.routes.runs import find_pipeline, find_run
 from stageline.domain.errors import NotFound
 from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.tables import Artifact, PipelineRun

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Body
 from sqlalchemy.orm import Session
 
 from stageline.api.deps import AdminCaller, ServicesDep, ViewerCaller
+from stageline.api.lookups import find_pipeline
 from stageline.api.render import SECRET_MASK
-from stageline.domain.errors import Conflict, InvalidInput, PipelineNotFound
+from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
 from stageline.store.ids import new_id
@@ -129,11 +130,7 @@ def show_pipeline_detail(
     caller: ViewerCaller, services: ServicesDep, pipeline_id: str
 ) -> dict[str, Any]:
     with services.db.reader() as session:
-        pipeline = pipeline_queries.read_pipeline(
-            session, project_id=caller.project_id, pipeline_id=pipeline_id
-        )
-        if pipeline is None:
-            raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         project = identity.read_project(session, project_id=caller.project_id)
         creator = identity.read_user(session, user_id=pipeline.creator_id)
     assert project is not None
@@ -150,11 +147,7 @@ def update_pipeline_info(
 ) -> dict[str, str]:
     fields = _stored_fields(body)
     with services.db.writer() as session:
-        pipeline = pipeline_queries.read_pipeline(
-            session, project_id=caller.project_id, pipeline_id=pipeline_id, for_update=True
-        )
-        if pipeline is None:
-            raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
         _refuse_duplicate_name(session, caller.project_id, body.name, pipeline.id)
         fields["variables"] = _keep_masked_secrets(fields["variables"], pipeline.variables)
         fields.update(updater_id=caller.principal.user_id, updated_at=services.clock())
@@ -166,11 +159,7 @@ def update_pipeline_info(
 def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> dict[str, str]:
     """Soft delete: the pipeline disappears from every read at once; unfinished runs stop."""
     with services.db.writer() as session:
-        pipeline = pipeline_queries.read_pipeline(
-            session, project_id=caller.project_id, pipeline_id=pipeline_id, for_update=True
-        )
-        if pipeline is None:
-            raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+        pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
         pipeline_queries.update_pipeline(
             session, pipeline, {"deleted": True, "updated_at": services.clock()}
         )

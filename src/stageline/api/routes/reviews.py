@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from stageline.api.deps import DeveloperCaller, ServicesDep
-from stageline.api.routes.runs import find_pipeline
+from stageline.api.lookups import find_pipeline
 from stageline.engine.runs import Reviewer
 
 router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")

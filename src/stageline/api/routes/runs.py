@@ -4,36 +4,18 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from sqlalchemy.orm import Session
 
 from stageline.api.deps import DeveloperCaller, ServicesDep, ViewerCaller
-from stageline.domain.errors import InvalidInput, PipelineNotFound, RunNotFound, StepNotFound
+from stageline.api.lookups import find_pipeline, find_run
+from stageline.domain.errors import InvalidInput, RunNotFound, StepNotFound
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.scheduler import Executor
 from stageline.schemas.runs import LogQuery, RunCreate, RunListQuery, RunRetry
 from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.queries import logs as log_queries
-from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
-from stageline.store.tables import Pipeline, PipelineRun
 
 router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}")
-
-
-def find_pipeline(session: Session, project_id: str, pipeline_id: str) -> Pipeline:
-    pipeline = pipeline_queries.read_pipeline(
-        session, project_id=project_id, pipeline_id=pipeline_id
-    )
-    if pipeline is None:
-        raise PipelineNotFound(f"pipeline {pipeline_id} not found")
-    return pipeline
-
-
-def find_run(session: Session, pipeline: Pipeline, run_id: str) -> PipelineRun:
-    run = run_queries.read_run(session, run_id=run_id, pipeline_id=pipeline.id)
-    if run is None:
-        raise RunNotFound(f"pipeline run {run_id} not found")
-    return run
 
 
 @router.post("/run")
