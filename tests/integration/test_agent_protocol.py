@@ -291,6 +291,36 @@ class TestClaim:
         assert claimed == run_ids
         assert agent.claim(pool).status_code == 204
 
+    def test_the_jobs_of_a_stage_run_on_two_agents_at_once(
+        self, quiet_world: World, make_agent: Callable[[], PlayedAgent]
+    ) -> None:
+        world, pool = quiet_world, unique_pool()
+        first_agent, second_agent = make_agent(), make_agent()
+        jobs = [shell_job(j, "true", resource=resource(pool)) for j in ("LEFT", "RIGHT")]
+        pipeline_id = world.create_pipeline(definition(stage("S", *jobs)))
+        run_id = world.run(pipeline_id)
+        left, right = first_agent.take(pool), second_agent.take(pool)
+        assert {left["job_run_id"], right["job_run_id"]} == {
+            job["id"] for job in only_stage_jobs(world, pipeline_id, run_id)
+        }
+        for agent, job in ((first_agent, left), (second_agent, right)):
+            assert agent.report(job, job_started(1)).status_code == 200
+
+        assert [j["status"] for j in only_stage_jobs(world, pipeline_id, run_id)] == [
+            "RUNNING",
+            "RUNNING",
+        ]
+        assert {
+            j["exec_id"].split("/")[0] for j in only_stage_jobs(world, pipeline_id, run_id)
+        } == {
+            first_agent.name,
+            second_agent.name,
+        }
+        assert stage_status(world, pipeline_id) == "RUNNING"
+        complete(first_agent, left, 2, 0)
+        complete(second_agent, right, 2, 0)
+        assert world.wait_for(pipeline_id, run_id)["status"] == "COMPLETED"
+
 
 class TestReports:
     def test_reports_run_the_job_to_completion(
