@@ -1,10 +1,13 @@
 """Runs end to end through the built-in executor: statuses, stop, detail, lists, logs, inputs."""
 
+import contextlib
 import secrets
 import threading
 from typing import Any
 
-from stageline.engine.runs import RunEngine
+from stageline.domain.errors import Conflict
+from stageline.engine.journal import Actor
+from stageline.engine.runs import RunEngine, RunScope
 from stageline.engine.scheduler import Executor
 from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
@@ -315,4 +318,8 @@ class TestEngine:
         assert numbers == list(range(1, 13))
         (item,) = world.status(pipeline_id)
         assert item["run_number"] == 12
-        engine.cancel_pipeline_runs(pipeline_id=pipeline_id, stopped_by="test clean-up")
+        for run_id in run_ids:
+            with contextlib.suppress(Conflict):  # the concurrency limit may have ended it
+                engine.stop_run(
+                    RunScope(world.project_id, pipeline_id, run_id), actor=Actor.user("test")
+                )

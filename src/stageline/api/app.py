@@ -23,7 +23,7 @@ from stageline.api.routes import (
     status,
     tokens,
 )
-from stageline.api.status_cache import RenderedRuns
+from stageline.api.status_cache import LatestRuns
 from stageline.auth.principals import Authenticator
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
@@ -67,7 +67,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         blobs=Blobs(settings.artifact_dir, max_bytes=settings.artifact_max_bytes),
         authenticator=Authenticator(db, settings),
         renderer=renderer,
-        rendered_runs=RenderedRuns(renderer),
+        latest_runs=LatestRuns(renderer),
         clock=clock,
     )
 

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.render import Renderer
-from stageline.api.status_cache import RenderedRuns
+from stageline.api.status_cache import LatestRuns
 from stageline.auth.principals import (
     IAM_PREFIX,
     Authenticator,
@@ -38,7 +38,7 @@ class Services:
     blobs: Blobs
     authenticator: Authenticator
     renderer: Renderer
-    rendered_runs: RenderedRuns
+    latest_runs: LatestRuns
     clock: Clock
 
 

@@ -1,50 +1,153 @@
-"""Rendered batch-status elements, kept per process and keyed by (run ID, run revision).
+"""Batch-status elements kept per process and per pipeline, made fresh from the change log.
 
-Every update of a run bumps its revision, so an entry can never be stale: a dashboard polling the
-same pipelines costs one small query per request, and a run that changed is rendered once more.
+Every status change is appended to the change log with a global sequence number, visible in
+sequence order (see `store.queries.changes`). Each request first reads the changes since this
+process's high-water mark, then answers every pipeline whose element was rendered after its last
+change from memory, and reads and renders only the rest. A change committed by any process is
+therefore in the very next answer of every process, at the cost of one primary-key range scan
+when nothing changed, however long the history.
 """
 
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import Connection
 
 from stageline.api.render import Renderer
+from stageline.store.queries import changes as change_queries
 from stageline.store.queries import runs as run_queries
 
-Version = tuple[str, int]
+TAIL_BATCH = 5_000
+"""Changes read per statement while catching up."""
+TAIL_MAX = 50_000
+"""A process further behind than this forgets what it holds rather than replaying the log."""
+IDLE_RESET_SECONDS = 600.0
+"""A process that has not read the log for this long starts afresh: the log keeps days of
+changes, so nothing it missed can have been pruned meanwhile."""
 
 
-class RenderedRuns:
-    """A bounded LRU map from (run ID, revision) to the element's JSON bytes."""
+@dataclass(frozen=True)
+class Entry:
+    project_id: str | None
+    """The pipeline's project; None for an ID that names no pipeline."""
+    element: bytes | None
+    """The rendered PipelineLatestRun; None when the pipeline has no run or was deleted."""
+    rendered_after: int
+    """The change log's high-water mark read before the rows this was rendered from."""
 
-    def __init__(self, renderer: Renderer, *, max_entries: int = 20_000) -> None:
+
+class LatestRuns:
+    """A bounded LRU map from pipeline ID to its rendered latest run, and the log's tail."""
+
+    def __init__(self, renderer: Renderer, *, max_entries: int = 50_000) -> None:
         self.renderer = renderer
         self.max_entries = max_entries
-        self._entries: OrderedDict[Version, bytes] = OrderedDict()
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._last_change: dict[str, int] = {}
+        self._seen: int | None = None
+        self._tailed_at = 0.0
+        self._generation = 0
+        """Bumped whenever what is held is dropped: renders begun before are then not kept."""
         self._lock = threading.Lock()
 
-    def elements(self, connection: Connection, versions: list[Version]) -> dict[str, bytes]:
-        """Run ID -> rendered element for every version asked, rendering the ones not held."""
-        found: dict[str, bytes] = {}
-        missing: dict[str, int] = {}
+    def elements(
+        self, connection: Connection, *, project_id: str, pipeline_ids: Sequence[str]
+    ) -> list[bytes]:
+        """The elements of the project's pipelines among `pipeline_ids` that have a run, in
+        the order asked (IDs given once)."""
+        mark, generation = self._catch_up(connection)
+        found: dict[str, Entry] = {}
+        missing: list[str] = []
         with self._lock:
-            for run_id, revision in versions:
-                element = self._entries.get((run_id, revision))
-                if element is None:
-                    missing[run_id] = revision
+            for pipeline_id in pipeline_ids:
+                entry = self._entries.get(pipeline_id)
+                if entry is not None and entry.rendered_after >= self._last_change.get(
+                    pipeline_id, 0
+                ):
+                    self._entries.move_to_end(pipeline_id)
+                    found[pipeline_id] = entry
                 else:
-                    self._entries.move_to_end((run_id, revision))
-                    found[run_id] = element
+                    missing.append(pipeline_id)
         if missing:
-            fresh = {
-                (run.id, run.revision): orjson.dumps(self.renderer.latest_run(run))
-                for run in run_queries.read_runs_for_status(connection, run_ids=list(missing))
-            }
-            with self._lock:
-                self._entries.update(fresh)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
-            found.update({run_id: element for (run_id, _), element in fresh.items()})
-        return found
+            fresh = self._render(connection, missing, mark)
+            found.update(fresh)
+            self._keep(fresh, generation)
+        return [
+            entry.element
+            for pipeline_id in pipeline_ids
+            if (entry := found[pipeline_id]).element is not None and entry.project_id == project_id
+        ]
+
+    def _catch_up(self, connection: Connection) -> tuple[int, int]:
+        """Read the changes since the high-water mark; returns the new mark and generation."""
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen
+            idle = now - self._tailed_at > IDLE_RESET_SECONDS
+        if seen is None or idle:
+            return self._reset(connection, now)
+        changes: list[tuple[int, str]] = []
+        while True:
+            batch = change_queries.pipelines_changed_since(
+                connection, after_seq=seen, limit=TAIL_BATCH
+            )
+            changes.extend(batch)
+            if batch:
+                seen = batch[-1][0]
+            if len(batch) < TAIL_BATCH:
+                break
+            if len(changes) >= TAIL_MAX:
+                return self._reset(connection, now)
+        with self._lock:
+            for seq, pipeline_id in changes:
+                if seq > self._last_change.get(pipeline_id, 0):
+                    self._last_change[pipeline_id] = seq
+            self._seen = max(self._seen or 0, seen)
+            self._tailed_at = now
+            if len(self._last_change) > 4 * self.max_entries:  # pipelines nobody asks about
+                self._forget()
+            return self._seen, self._generation
+
+    def _reset(self, connection: Connection, now: float) -> tuple[int, int]:
+        mark = change_queries.latest_seq(connection)
+        with self._lock:
+            self._forget()
+            self._seen = mark
+            self._tailed_at = now
+            return mark, self._generation
+
+    def _forget(self) -> None:
+        self._entries.clear()
+        self._last_change.clear()
+        self._generation += 1
+
+    def _render(
+        self, connection: Connection, pipeline_ids: list[str], mark: int
+    ) -> dict[str, Entry]:
+        latest = run_queries.latest_runs_of(connection, pipeline_ids=pipeline_ids)
+        run_ids = [run_id for _, run_id in latest.values() if run_id is not None]
+        rows = run_queries.read_runs_for_status(connection, run_ids=run_ids) if run_ids else []
+        rendered = {row.id: orjson.dumps(self.renderer.latest_run(row)) for row in rows}
+        fresh = {}
+        for pipeline_id in pipeline_ids:
+            project_id, run_id = latest.get(pipeline_id, (None, None))
+            element = rendered.get(run_id) if run_id is not None else None
+            fresh[pipeline_id] = Entry(project_id, element, mark)
+        return fresh
+
+    def _keep(self, fresh: dict[str, Entry], generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            for pipeline_id, entry in fresh.items():
+                held = self._entries.get(pipeline_id)
+                if held is None or held.rendered_after <= entry.rendered_after:
+                    self._entries[pipeline_id] = entry
+                    self._entries.move_to_end(pipeline_id)
+            while len(self._entries) > self.max_entries:
+                evicted, _ = self._entries.popitem(last=False)
+                self._last_change.pop(evicted, None)

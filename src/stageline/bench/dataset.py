@@ -212,7 +212,6 @@ class Generator:
                         {
                             "id": pipeline_id,
                             "latest_run_id": run["id"],
-                            "latest_run_revision": 1,
                             "run_counter": number,
                         }
                     )

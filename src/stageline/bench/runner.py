@@ -184,17 +184,11 @@ def floor_lookup_us(
     id_lists = [json.loads(body) for body in bodies]
     for ids in id_lists[:20]:
         with db.connection() as connection:
-            run_queries.latest_run_versions(
-                connection, project_id=dataset.project_id, pipeline_ids=ids
-            )
+            run_queries.latest_runs_of(connection, pipeline_ids=ids)
     started = time.perf_counter()
     for index in range(rounds):
         with db.connection() as connection:
-            run_queries.latest_run_versions(
-                connection,
-                project_id=dataset.project_id,
-                pipeline_ids=id_lists[index % len(id_lists)],
-            )
+            run_queries.latest_runs_of(connection, pipeline_ids=id_lists[index % len(id_lists)])
     elapsed = time.perf_counter() - started
     db.dispose()
     return elapsed / rounds * 1e6

@@ -6,6 +6,7 @@ another agent, can never change that job again. A job is therefore never run twi
 far as the server is concerned: the stale agent learns at its next heartbeat to kill it.
 """
 
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ from sqlalchemy.orm import Session
 from stageline.domain.errors import JobNotFound, StaleDispatch
 from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK, artifact_patterns
 from stageline.domain.statuses import STAGE_TERMINAL
-from stageline.engine.progress import RunState
+from stageline.engine.journal import Actor
 from stageline.engine.reports import apply_event
 from stageline.engine.runs import RunEngine
+from stageline.engine.state import RunState
 from stageline.schemas.jobs import (
     ClaimRequest,
     EventBatch,
@@ -34,6 +36,8 @@ from stageline.store.queries import runs as run_queries
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
 
 log = logging.getLogger(__name__)
+AGENT = Actor.agent("agent")
+"""Who reports until the claim is checked; then the claiming agent itself."""
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,9 @@ class Dispatcher:
             return None if job is None else build_assignment(session, job, self.policy)
 
     def report(self, job_run_id: str, batch: EventBatch) -> EventsApplied:
-        """Apply the events of `batch` not applied before, in order; renew the lease."""
-        with self.engine.locked_run_of_job(job_run_id) as (state, now):
+        """Apply the events of `batch` not applied before, in order; renew the lease. The
+        changes are journalled as made by the agent that holds the claim."""
+        with self.engine.locked_run_of_job(job_run_id, AGENT) as state:
             job = _current_job(state, job_run_id, batch.dispatch_id)
             applied = job.events_applied
             for event in sorted(batch.events, key=lambda e: e.seq):
@@ -152,11 +157,11 @@ class Dispatcher:
                     continue  # a resend of what was applied already
                 if event.seq != applied + 1:
                     break  # a gap: the agent resends from the first missing one
-                apply_event(state, job, event, now)
+                apply_event(state, job, event)
                 applied = event.seq
             job.events_applied = applied
             if job.status not in STAGE_TERMINAL:
-                job.lease_expires_at = now + self.policy.lease_ms
+                job.lease_expires_at = state.now + self.policy.lease_ms
             return EventsApplied(applied=applied, cancel=job.status in STAGE_TERMINAL)
 
     def heartbeat(self, beat: Heartbeat) -> HeartbeatReply:
@@ -189,7 +194,7 @@ class Dispatcher:
         sha256: str,
     ) -> None:
         """Record an uploaded file (its bytes are already stored) for the job's run."""
-        with self.engine.locked_run_of_job(job_run_id) as (state, now):
+        with self.engine.locked_run_of_job(job_run_id, AGENT) as state:
             job = _current_job(state, job_run_id, dispatch_id)
             step = state.step(step_run_id)
             if step is None or step.job_run_id != job.id:
@@ -203,17 +208,21 @@ class Dispatcher:
                 name=name,
                 size=size,
                 sha256=sha256,
-                now=now,
+                now=state.now,
             )
 
 
 def _current_job(state: RunState, job_run_id: str, dispatch_id: str) -> JobRun:
+    """The job, if `dispatch_id` is its current claim; the journal then names its agent."""
     job = state.job(job_run_id)
     if job is None:
         raise JobNotFound(f"job run {job_run_id} not found")
-    if job.dispatch_id is None or job.dispatch_id != dispatch_id:
+    if job.dispatch_id is None or not hmac.compare_digest(
+        job.dispatch_id.encode(), dispatch_id.encode()
+    ):
         raise StaleDispatch(
-            f"dispatch {dispatch_id} of job run {job_run_id} is no longer current"
+            f"dispatch {dispatch_id[:40]} of job run {job_run_id} is no longer current"
             " (its lease expired and the job was taken back); stop running it"
         )
+    state.journal.actor = Actor.agent(job.claimed_by or AGENT.name)
     return job

@@ -11,78 +11,21 @@ import functools
 from collections.abc import Iterator
 from typing import Literal
 
-from sqlalchemy.orm import Session
-
 from stageline.domain.conditions import Condition, ConditionContext, parse_condition
 from stageline.domain.pipeline import AUTO_TRIGGER_TASK, CHECKPOINT_TASK, review_of
 from stageline.domain.statuses import (
-    STAGE_STARTED,
+    RUN_HELD,
+    STAGE_ACTIVE,
     STAGE_SUCCESSFUL,
     STAGE_TERMINAL,
-    RunStatus,
     StageStatus,
 )
-from stageline.engine.transitions import roll_up, set_work_status
-from stageline.store.queries import runs as run_queries
-from stageline.store.tables import JobRun, PipelineRun, StageRun, StepRun
+from stageline.engine.state import RunState
+from stageline.engine.transitions import apply, apply_all, roll_up
+from stageline.store.tables import JobRun, StageRun, StepRun
 
 S = StageStatus
-STAGE_ACTIVE = STAGE_STARTED | {S.QUEUED}
-WAITING = frozenset({RunStatus.SUSPEND, RunStatus.IGNORED})
-"""Runs that must not move: queued behind the concurrency limit, or dropped by it."""
 Outcome = Literal["ok", "bad", "open"]
-
-
-class RunState:
-    """A locked run with its stages, jobs and steps, loaded for one transaction."""
-
-    def __init__(self, session: Session, run: PipelineRun) -> None:
-        self.session = session
-        self.run = run
-        self.stages = run_queries.list_stages(session, run_id=run.id)
-        self.jobs = run_queries.list_jobs(session, run_id=run.id)
-
-    @functools.cached_property
-    def steps(self) -> list[StepRun]:
-        """Loaded on first use: most reports (a job started, a log chunk) need none."""
-        return run_queries.list_steps(self.session, run_id=self.run.id)
-
-    @functools.cached_property
-    def variables(self) -> dict[str, str]:
-        return {v["name"]: v["value"] for v in self.run.variables}
-
-    def job(self, job_run_id: str) -> JobRun | None:
-        return next((j for j in self.jobs if j.id == job_run_id), None)
-
-    def step(self, step_run_id: str) -> StepRun | None:
-        return next((s for s in self.steps if s.id == step_run_id), None)
-
-    def stage_of(self, job: JobRun) -> StageRun:
-        return next(s for s in self.stages if s.id == job.stage_run_id)
-
-    def jobs_of(self, stage: StageRun) -> list[JobRun]:
-        return [j for j in self.jobs if j.stage_run_id == stage.id]
-
-    def steps_of_job(self, job: JobRun) -> list[StepRun]:
-        return [s for s in self.steps if s.job_run_id == job.id]
-
-    def entry_steps(self, stage: StageRun) -> list[StepRun]:
-        return [s for s in self.steps if s.stage_run_id == stage.id and s.placement == "pre"]
-
-    def gate_pending(self, stage: StageRun) -> bool:
-        """A stage-entry review is waiting for its decision (the stage is PAUSED then)."""
-        return stage.status == S.PAUSED and any(
-            s.status == S.PAUSED for s in self.entry_steps(stage)
-        )
-
-    @property
-    def failed(self) -> bool:
-        return any(j.status == S.FAILED for j in self.jobs) or any(
-            s.status == S.FAILED for s in self.stages
-        )
-
-    def queued_jobs(self) -> int:
-        return sum(j.status in (S.QUEUED, S.REDISPATCH) and j.claimed_by is None for j in self.jobs)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -95,21 +38,21 @@ def condition_of(job: JobRun) -> Condition:
     return _parsed(job.condition)
 
 
-def advance(state: RunState, now: int) -> bool:
+def advance(state: RunState) -> bool:
     """Roll up, then start whatever may start now, until nothing more does. True when it queued
-    a job for the agents."""
+    a job for the agents. A run the concurrency limit holds back does not move."""
     queued_before = state.queued_jobs()
-    if state.run.status not in WAITING:
+    if state.run.status not in RUN_HELD:
         while True:
-            roll_up(state.run, state.stages, state.jobs, now=now)
+            roll_up(state)
             progressed = False
             outcomes = _StageOutcomes(state)
             for stage in state.stages:
                 if stage.status == S.INIT and outcomes.ready(stage):
-                    _start_stage(state, stage, now)
+                    _start_stage(state, stage)
                     progressed = True
                 if stage.status in STAGE_ACTIVE and not state.gate_pending(stage):
-                    progressed |= _start_ready_jobs(state, stage, now)
+                    progressed |= _start_ready_jobs(state, stage)
             if not progressed:
                 break
     return state.queued_jobs() > queued_before
@@ -155,31 +98,27 @@ class _StageOutcomes:
         return stage.run_always or all(outcome == "ok" for outcome in needs)
 
 
-def _start_stage(state: RunState, stage: StageRun, now: int) -> None:
-    set_work_status(stage, S.QUEUED, now=now)
+def _start_stage(state: RunState, stage: StageRun) -> None:
+    apply(state, stage, S.QUEUED)
     for step in state.entry_steps(stage):
         if step.task == CHECKPOINT_TASK:
-            set_work_status(stage, S.RUNNING, now=now)
-            set_work_status(stage, S.PAUSED, now=now)
-            pause_review(step, now)
+            apply(state, stage, S.PAUSED, started=True)
+            pause_review(state, step)
             return
         if step.task == AUTO_TRIGGER_TASK:
-            for status in (S.QUEUED, S.RUNNING, S.COMPLETED):
-                set_work_status(step, status, now=now)
+            apply(state, step, S.COMPLETED, started=True)
     if not state.jobs_of(stage):
-        set_work_status(stage, S.RUNNING, now=now)
-        set_work_status(stage, S.COMPLETED, now=now)
+        apply(state, stage, S.COMPLETED, started=True)
 
 
-def pause_review(step: StepRun, now: int) -> None:
-    for status in (S.QUEUED, S.RUNNING, S.PAUSED):
-        set_work_status(step, status, now=now)
-    step.deadline_at = (
-        now + review_of(tuple((i["key"], i["value"]) for i in step.inputs)).timeout_seconds * 1000
-    )
+def pause_review(state: RunState, step: StepRun) -> None:
+    """A manual review waits for a person until its deadline."""
+    apply(state, step, S.PAUSED, started=True)
+    inputs = tuple((i["key"], i["value"]) for i in step.inputs)
+    step.deadline_at = state.now + review_of(inputs).timeout_seconds * 1000
 
 
-def _start_ready_jobs(state: RunState, stage: StageRun, now: int) -> bool:
+def _start_ready_jobs(state: RunState, stage: StageRun) -> bool:
     status_of = {job.identifier: S(job.status) for job in state.jobs_of(stage)}
     progressed = False
     for job in state.jobs_of(stage):
@@ -196,27 +135,22 @@ def _start_ready_jobs(state: RunState, stage: StageRun, now: int) -> bool:
             variables=state.variables if condition.variables else {},  # loaded only if named
         )
         if condition.evaluate(context):
-            _start_job(state, job, now)
+            _start_job(state, job)
         else:
-            set_work_status(
-                job, S.SKIPPED, now=now, message=f"condition not met: {condition.source}"
-            )
-            for step in state.steps_of_job(job):
-                set_work_status(step, S.SKIPPED, now=now)
+            apply(state, job, S.SKIPPED, message=f"condition not met: {condition.source}")
+            apply_all(state, state.steps_of_job(job), S.SKIPPED)
         status_of[job.identifier] = S(job.status)
         progressed = True
     return progressed
 
 
-def _start_job(state: RunState, job: JobRun, now: int) -> None:
-    set_work_status(job, S.QUEUED, now=now)
-    job.queued_at = now
+def _start_job(state: RunState, job: JobRun) -> None:
+    apply(state, job, S.QUEUED)
+    job.queued_at = state.now
     steps = state.steps_of_job(job)
     review = next((step for step in steps if step.task == CHECKPOINT_TASK), None)
     if review is not None:  # no agent needed: it waits for a person
-        set_work_status(job, S.RUNNING, now=now)
-        set_work_status(job, S.PAUSED, now=now)
-        pause_review(review, now)
+        apply(state, job, S.PAUSED, started=True)
+        pause_review(state, review)
         return
-    for step in steps:
-        set_work_status(step, S.QUEUED, now=now)
+    apply_all(state, steps, S.QUEUED)

@@ -1,9 +1,11 @@
-"""The run engine's commands: start, stop and retry runs, decide manual reviews.
+"""The run engine's commands: start, stop and retry runs, decide manual reviews, delete pipelines.
 
-Every change happens in one write transaction that locks the run row first (`locked_run`), so
-reports of jobs running in parallel are applied one after another and roll-ups always see a
-consistent run. Jobs queued by a transaction wait in the database for an agent to claim them;
-`on_queued` is called once that transaction has committed, to answer waiting claims at once.
+Each command is one write transaction that takes the caller's project and locks the run row
+first (`locked_run`), so reports of jobs running in parallel are applied one after another and
+roll-ups always see a consistent run; routes only read and call commands. Every status change
+goes through `engine.transitions` and is journalled with the command's actor. Jobs queued by a
+transaction wait in the database for an agent to claim them; `on_queued` is called once that
+transaction has committed, to answer waiting claims at once.
 """
 
 import contextlib
@@ -26,15 +28,24 @@ from stageline.domain.errors import (
 from stageline.domain.pipeline import CHECKPOINT_TASK, review_of
 from stageline.domain.statuses import (
     RUN_ACTIVE,
+    RUN_IN_PROGRESS,
+    RUN_RETRYABLE,
     RUN_TERMINAL,
+    STAGE_ACTIVE,
+    STAGE_KEPT_BY_RETRY,
+    STAGE_NOT_REACHED,
+    STAGE_RETRYABLE,
     RunStatus,
     StageStatus,
     TriggerType,
 )
+from stageline.domain.transitions import Intent
 from stageline.engine.clock import Clock, system_clock
-from stageline.engine.progress import STAGE_ACTIVE, RunState, advance, condition_of
+from stageline.engine.journal import Actor, Journal
+from stageline.engine.progress import advance, condition_of
 from stageline.engine.scheduler import Executor, plan_run
-from stageline.engine.transitions import restart_work, roll_up, set_run_status, set_work_status
+from stageline.engine.state import RunState
+from stageline.engine.transitions import admit, apply, apply_all, apply_run, roll_up
 from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
 from stageline.store.queries import pipelines as pipeline_queries
@@ -44,7 +55,6 @@ from stageline.store.tables import JobRun, Pipeline, StepRun
 log = logging.getLogger(__name__)
 
 S = StageStatus
-RETRYABLE = frozenset({S.FAILED, S.CANCELED})
 CLEANUP_FUNCTIONS = frozenset({"always", "cancelled"})
 """A job whose condition names one of these may still run after its run was stopped."""
 
@@ -55,8 +65,18 @@ class Reviewer:
     name: str
 
 
+@dataclass(frozen=True)
+class RunScope:
+    """Which run a command is about, as the caller named it: its project and pipeline too, so
+    that a run of another project or pipeline is never found."""
+
+    project_id: str
+    pipeline_id: str
+    run_id: str
+
+
 class RunEngine:
-    """Starts, stops and retries runs; agents' reports go through `engine.reports`."""
+    """Starts, stops and retries runs; agents' reports go through `engine.dispatcher`."""
 
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
@@ -66,33 +86,34 @@ class RunEngine:
     # -- the transaction every change runs in -----------------------------------------------
 
     @contextlib.contextmanager
-    def locked_run(
-        self, run_id: str, *, pipeline_id: str | None = None
-    ) -> Iterator[tuple[RunState, int]]:
-        """Lock the run, yield its state and the time, then advance it and commit."""
-        with self._locked(lambda _: run_id, pipeline_id=pipeline_id) as locked:
-            yield locked
+    def locked_run(self, scope: RunScope | str, actor: Actor) -> Iterator[RunState]:
+        """Lock the run (a `RunScope`, or a bare run ID for the server's own sweeps), yield its
+        state, then advance it, append its changes to the change log and commit."""
+        with self._locked(scope, actor) as state:
+            yield state
 
     @contextlib.contextmanager
-    def locked_run_of_job(self, job_run_id: str) -> Iterator[tuple[RunState, int]]:
+    def locked_run_of_job(self, job_run_id: str, actor: Actor) -> Iterator[RunState]:
         """`locked_run` for the run of this job."""
-
-        def run_of(session: Session) -> str:
-            run_id = run_queries.read_job_run_id(session, job_run_id=job_run_id)
-            if run_id is None:
-                raise JobNotFound(f"job run {job_run_id} not found")
-            return run_id
-
-        with self._locked(run_of) as locked:
-            yield locked
+        with self._locked(job_run_id, actor, by_job=True) as state:
+            yield state
 
     @contextlib.contextmanager
     def _locked(
-        self, run_of: Callable[[Session], str], *, pipeline_id: str | None = None
-    ) -> Iterator[tuple[RunState, int]]:
-        now = self.clock()
+        self, scope: RunScope | str, actor: Actor, *, by_job: bool = False
+    ) -> Iterator[RunState]:
+        journal = Journal(now=self.clock(), actor=actor)
         with self.db.writer() as session:
-            run_id = run_of(session)
+            if isinstance(scope, RunScope):
+                _live_pipeline(session, scope.project_id, scope.pipeline_id)
+                run_id, pipeline_id = scope.run_id, scope.pipeline_id
+            elif by_job:
+                found = run_queries.read_job_run_id(session, job_run_id=scope)
+                if found is None:
+                    raise JobNotFound(f"job run {scope} not found")
+                run_id, pipeline_id = found, None
+            else:
+                run_id, pipeline_id = scope, None
             run = run_queries.read_run(
                 session,
                 run_id=run_id,
@@ -102,9 +123,10 @@ class RunEngine:
             )
             if run is None:
                 raise RunNotFound(f"pipeline run {run_id} not found")
-            state = RunState(session, run)
-            yield state, now
-            queued = self._settle(state, now)
+            state = RunState(session, run, journal)
+            yield state
+            queued = self._settle(state)
+            journal.flush(session)
         if queued:
             self.wake()
 
@@ -112,12 +134,12 @@ class RunEngine:
         if self.on_queued is not None:
             self.on_queued()
 
-    def _settle(self, state: RunState, now: int) -> bool:
+    def _settle(self, state: RunState) -> bool:
         """Advance the run; when that ends it, start runs its concurrency limit held back."""
         was_active = state.run.status in RUN_ACTIVE
-        queued = advance(state, now)
+        queued = advance(state)
         if was_active and state.run.status in RUN_TERMINAL:
-            queued |= self._release_suspended(state.session, state.run.pipeline_id, now)
+            queued |= self._release_suspended(state.session, state.run.pipeline_id, state.journal)
         return queued
 
     # -- commands ---------------------------------------------------------------------------
@@ -130,30 +152,32 @@ class RunEngine:
         request: RunCreate,
         executor: Executor,
         trigger: TriggerType = TriggerType.MANUAL,
+        actor: Actor | None = None,
     ) -> str:
         """Create a run with the next run number and start it; returns its ID.
 
-        Over the pipeline's concurrency limit the run waits as SUSPEND (`exceed_action` QUEUE)
-        or is recorded as IGNORED and `RunNotAccepted` raised (ABORT).
+        Admission: over the pipeline's concurrency limit the run waits as SUSPEND
+        (`exceed_action` QUEUE) or is recorded as IGNORED and `RunNotAccepted` raised (ABORT).
         """
-        now = self.clock()
+        journal = Journal(now=self.clock(), actor=actor or Actor.user(executor.display_name))
         with self.db.writer() as session:
-            pipeline = pipeline_queries.read_pipeline(
-                session, project_id=project_id, pipeline_id=pipeline_id
-            )
-            if pipeline is None:
-                raise PipelineNotFound(f"pipeline {pipeline_id} not found")
-            tree = plan_run(pipeline, request, executor=executor, trigger=trigger, now=now)
+            pipeline = _live_pipeline(session, project_id, pipeline_id)
+            tree = plan_run(pipeline, request, executor=executor, trigger=trigger, now=journal.now)
+            admitted = self._admission(session, pipeline, exclude=tree.run.id)
+            tree.run.status = admitted
             tree.run.run_number = pipeline_queries.next_run_number(
                 session, pipeline_id=pipeline.id, run_id=tree.run.id
             )
             run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
-            state = RunState(session, tree.run)
-            held = self._over_limit(session, pipeline, exclude=tree.run.id)
-            if held is not None:
-                _hold(state, held, now)
-            queued = advance(state, now)
-        if held == RunStatus.IGNORED:
+            state = RunState(
+                session, tree.run, journal, stages=tree.stages, jobs=tree.jobs, steps=tree.steps
+            )
+            admit(state)
+            if admitted != RunStatus.RUNNING:
+                _hold(state, admitted)
+            queued = advance(state)
+            journal.flush(session)
+        if admitted == RunStatus.IGNORED:
             limit = (pipeline.concurrency_control or {}).get("concurrency_number")
             raise RunNotAccepted(
                 f"the pipeline already runs {limit} time(s) at once, its concurrency limit;"
@@ -164,52 +188,44 @@ class RunEngine:
             self.wake()
         return tree.run.id
 
-    def stop_run(self, *, pipeline_id: str, run_id: str, stopped_by: str) -> None:
+    def stop_run(self, scope: RunScope, *, actor: Actor) -> None:
         """Cancel every unfinished stage, job and step; agents kill what they run when they next
         hear from the server. Jobs whose condition asks for `cancelled()` or `always()` and that
         had not started yet still run, as clean-up, before the run ends CANCELED."""
-        with self.locked_run(run_id, pipeline_id=pipeline_id) as (state, now):
+        with self.locked_run(scope, actor) as state:
             run = state.run
             if run.status in RUN_TERMINAL:
                 raise Conflict(f"run #{run.run_number} has already ended ({run.status})")
-            run.stop_requested_at = now
-            message = f"canceled by {stopped_by}"
-            cleanup_stages = set()
-            for job in state.jobs:
-                stage = state.stage_of(job)
-                if _is_cleanup(job) and stage.status in STAGE_ACTIVE and job.status == S.INIT:
-                    cleanup_stages.add(stage.id)
-                    continue
-                set_work_status(job, S.CANCELED, now=now, message=message)
-                for step in state.steps_of_job(job):
-                    set_work_status(step, S.CANCELED, now=now)
-            for stage in state.stages:
-                for step in state.entry_steps(stage):
-                    set_work_status(step, S.CANCELED, now=now)
-                if stage.id not in cleanup_stages:
-                    set_work_status(stage, S.CANCELED, now=now)
-            roll_up(run, state.stages, state.jobs, now=now)
-            if not cleanup_stages:
-                set_run_status(run, RunStatus.CANCELED, now=now)  # if it was between stages
-            run.message = message
+            _cancel(state, f"canceled by {actor.name}")
 
-    def cancel_pipeline_runs(self, *, pipeline_id: str, stopped_by: str) -> None:
-        """Stop every unfinished run of a pipeline (when it is deleted)."""
-        with self.db.reader() as session:
-            run_ids = run_queries.list_run_ids(
-                session, pipeline_id=pipeline_id, statuses=list(RUN_ACTIVE)
+    def delete_pipeline(self, *, project_id: str, pipeline_id: str, actor: Actor) -> None:
+        """Soft-delete a pipeline and cancel its unfinished runs, all in one transaction: the
+        pipeline disappears from every read at once, and no run of it goes on."""
+        journal = Journal(now=self.clock(), actor=actor)
+        with self.db.writer() as session:
+            pipeline = _live_pipeline(session, project_id, pipeline_id, for_update=True)
+            pipeline_queries.update_pipeline(
+                session, pipeline, {"deleted": True, "updated_at": journal.now}
             )
-        for run_id in run_ids:
-            with contextlib.suppress(Conflict):  # it may have ended on its own meanwhile
-                self.stop_run(pipeline_id=pipeline_id, run_id=run_id, stopped_by=stopped_by)
+            for run_id in run_queries.list_run_ids(
+                session, pipeline_id=pipeline_id, statuses=list(RUN_ACTIVE)
+            ):
+                run = run_queries.read_run(session, run_id=run_id, for_update=True)
+                if run is None or run.status in RUN_TERMINAL:
+                    continue
+                state = RunState(session, run, journal)
+                _cancel(state, f"canceled by {actor.name}: the pipeline was deleted")
+                advance(state)
+            journal.record_deletion(project_id=project_id, pipeline_id=pipeline_id)
+            journal.flush(session)
 
-    def retry_run(self, *, pipeline_id: str, run_id: str, job_run_ids: list[str] | None) -> None:
+    def retry_run(self, scope: RunScope, *, job_run_ids: list[str] | None, actor: Actor) -> None:
         """Run the failed (or canceled) jobs again inside the same run and run number: those in
         `job_run_ids`, or all of them. Jobs skipped because of them and stages that never
         started follow as usual."""
-        with self.locked_run(run_id, pipeline_id=pipeline_id) as (state, now):
+        with self.locked_run(scope, actor) as state:
             run = state.run
-            if run.status not in (RunStatus.FAILED, RunStatus.CANCELED):
+            if run.status not in RUN_RETRYABLE:
                 raise Conflict(
                     f"only a FAILED or CANCELED run can be retried; run #{run.run_number}"
                     f" is {run.status}"
@@ -221,25 +237,23 @@ class RunEngine:
             first = min(s.sequence for s in state.stages if s.id in restarted_stages)
             for job in state.jobs:
                 later = state.stage_of(job).sequence >= first
-                if job in chosen or (later and job.status in (S.SKIPPED, S.CANCELED)):
-                    restart_work(job, S.INIT)
-                    job.dispatch_count = 0
+                if job in chosen or (later and job.status in STAGE_NOT_REACHED):
+                    apply(state, job, S.INIT, intent=Intent.RETRY)
                     for step in state.steps_of_job(job):
-                        restart_work(step, S.INIT)
+                        apply(state, step, S.INIT, intent=Intent.RETRY)
             for stage in state.stages:
-                if stage.sequence >= first and stage.status not in (S.COMPLETED, S.UNSELECTED):
-                    restart_work(stage, S.INIT)
+                if stage.sequence >= first and stage.status not in STAGE_KEPT_BY_RETRY:
+                    apply(state, stage, S.INIT, intent=Intent.RETRY)
                     for step in state.entry_steps(stage):
-                        restart_work(step, S.INIT)
+                        apply(state, step, S.INIT, intent=Intent.RETRY)
             run.stop_requested_at = None
             run.message = None
-            set_run_status(run, RunStatus.RUNNING, now=now)
+            apply_run(state, RunStatus.RUNNING, intent=Intent.RETRY)
 
     def decide_review(
         self,
+        scope: RunScope,
         *,
-        pipeline_id: str,
-        run_id: str,
         step_run_id: str,
         job_run_id: str | None,
         reviewer: Reviewer,
@@ -248,7 +262,7 @@ class RunEngine:
     ) -> None:
         """Pass or refuse a paused manual review: a review job's step (`job_run_id` given) or a
         stage-entry review (`job_run_id` None)."""
-        with self.locked_run(run_id, pipeline_id=pipeline_id) as (state, now):
+        with self.locked_run(scope, Actor.user(reviewer.name)) as state:
             step = state.step(step_run_id)
             if step is None or step.task != CHECKPOINT_TASK or step.job_run_id != job_run_id:
                 where = f"job run {job_run_id}" if job_run_id else "a stage entry"
@@ -262,34 +276,32 @@ class RunEngine:
             if comment:
                 verdict += f": {comment}"
             if not approve:
-                settle_review(state, step, passed=False, message=verdict, now=now)
+                settle_review(state, step, passed=False, message=verdict)
                 return
             if reviewer.user_id not in step.approvals:
                 step.approvals = [*step.approvals, reviewer.user_id, reviewer.name]
             if _approved(review.approvers, review.check_strategy, step.approvals):
-                settle_review(state, step, passed=True, message=verdict, now=now)
+                settle_review(state, step, passed=True, message=verdict)
 
     # -- concurrency ------------------------------------------------------------------------
 
-    def _over_limit(
-        self, session: Session, pipeline: Pipeline, *, exclude: str
-    ) -> RunStatus | None:
-        """SUSPEND or IGNORED when the pipeline's concurrency limit is reached, else None."""
+    def _admission(self, session: Session, pipeline: Pipeline, *, exclude: str) -> RunStatus:
+        """RUNNING, or SUSPEND / IGNORED when the pipeline's concurrency limit is reached."""
         control = pipeline.concurrency_control or {}
         limit = control.get("concurrency_number") or 0
         if control.get("enable") is False or limit < 1:
-            return None
+            return RunStatus.RUNNING
         active = run_queries.count_runs(
             session,
             pipeline_id=pipeline.id,
-            statuses=[RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.SUSPEND],
+            statuses=list(RUN_IN_PROGRESS | {RunStatus.SUSPEND}),
             exclude=exclude,
         )
         if active < limit:
-            return None
+            return RunStatus.RUNNING
         return RunStatus.IGNORED if control.get("exceed_action") == "ABORT" else RunStatus.SUSPEND
 
-    def _release_suspended(self, session: Session, pipeline_id: str, now: int) -> bool:
+    def _release_suspended(self, session: Session, pipeline_id: str, journal: Journal) -> bool:
         """Start the oldest SUSPEND runs of the pipeline while it is under its limit."""
         control = pipeline_queries.read_concurrency_control(session, pipeline_id=pipeline_id)
         if not control:
@@ -298,7 +310,7 @@ class RunEngine:
         limit = control.get("concurrency_number") or 0
         queued = False
         running = run_queries.count_runs(
-            session, pipeline_id=pipeline_id, statuses=[RunStatus.RUNNING, RunStatus.PAUSED]
+            session, pipeline_id=pipeline_id, statuses=list(RUN_IN_PROGRESS)
         )
         for run_id in run_queries.list_run_ids(
             session, pipeline_id=pipeline_id, statuses=[RunStatus.SUSPEND], oldest_first=True
@@ -308,29 +320,55 @@ class RunEngine:
             run = run_queries.read_run(session, run_id=run_id, for_update=True)
             if run is None or run.status != RunStatus.SUSPEND:
                 continue
-            state = RunState(session, run)
-            for stage in state.stages:
-                set_work_status(stage, S.INIT, now=now)
-            for job in state.jobs:
-                set_work_status(job, S.INIT, now=now)
-            set_run_status(run, RunStatus.RUNNING, now=now)
-            queued |= advance(state, now)
+            state = RunState(session, run, journal)
+            apply_all(state, [*state.stages, *state.jobs], S.INIT)
+            apply_run(state, RunStatus.RUNNING)
+            queued |= advance(state)
             running += 1
         return queued
 
 
-def _hold(state: RunState, status: RunStatus, now: int) -> None:
+def _live_pipeline(
+    session: Session, project_id: str, pipeline_id: str, *, for_update: bool = False
+) -> Pipeline:
+    pipeline = pipeline_queries.read_pipeline(
+        session, project_id=project_id, pipeline_id=pipeline_id, for_update=for_update
+    )
+    if pipeline is None:
+        raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+    return pipeline
+
+
+def _hold(state: RunState, admitted: RunStatus) -> None:
     """Hold a new run back: SUSPEND (waits for a slot) or IGNORED (dropped)."""
-    work = S.SUSPEND if status == RunStatus.SUSPEND else S.IGNORED
-    for stage in state.stages:
-        set_work_status(stage, work, now=now)
-    for job in state.jobs:
-        set_work_status(job, work, now=now)
-    state.run.status = status
-    if status == RunStatus.IGNORED:
-        state.run.end_time = now
+    work = S.SUSPEND if admitted == RunStatus.SUSPEND else S.IGNORED
+    apply_all(state, [*state.stages, *state.jobs], work)
+    if admitted == RunStatus.IGNORED:
+        state.run.end_time = state.now
         state.run.message = "not started: the pipeline's concurrency limit was reached"
-    roll_up(state.run, state.stages, state.jobs, now=now)
+    roll_up(state)
+
+
+def _cancel(state: RunState, message: str) -> None:
+    """Cancel what has not ended, keeping clean-up jobs that have yet to run."""
+    run = state.run
+    run.stop_requested_at = state.now
+    cleanup_stages = set()
+    for job in state.jobs:
+        stage = state.stage_of(job)
+        if _is_cleanup(job) and stage.status in STAGE_ACTIVE and job.status == S.INIT:
+            cleanup_stages.add(stage.id)
+            continue
+        apply(state, job, S.CANCELED, message=message)
+        apply_all(state, state.steps_of_job(job), S.CANCELED)
+    for stage in state.stages:
+        apply_all(state, state.entry_steps(stage), S.CANCELED)
+        if stage.id not in cleanup_stages:
+            apply(state, stage, S.CANCELED)
+    roll_up(state)
+    if not cleanup_stages:
+        apply_run(state, RunStatus.CANCELED)  # if it was between stages
+    run.message = message
 
 
 def _is_cleanup(job: JobRun) -> bool:
@@ -339,13 +377,13 @@ def _is_cleanup(job: JobRun) -> bool:
 
 def _jobs_to_retry(state: RunState, job_run_ids: list[str] | None) -> list[JobRun]:
     if not job_run_ids:
-        return [job for job in state.jobs if job.status in RETRYABLE]
+        return [job for job in state.jobs if job.status in STAGE_RETRYABLE]
     chosen = []
     for index, job_run_id in enumerate(job_run_ids):
         job = state.job(job_run_id)
         if job is None:
             raise JobNotFound(f"job_run_ids[{index}]: job run {job_run_id} is not in this run")
-        if job.status not in RETRYABLE:
+        if job.status not in STAGE_RETRYABLE:
             raise InvalidInput(
                 f"job_run_ids[{index}]: job '{job.name}' is {job.status}; only FAILED or"
                 " CANCELED jobs are retried"
@@ -361,20 +399,18 @@ def _approved(approvers: tuple[str, ...], strategy: str, approvals: list[str]) -
     return all(approver in approvals for approver in approvers)
 
 
-def settle_review(state: RunState, step: StepRun, *, passed: bool, message: str, now: int) -> None:
+def settle_review(state: RunState, step: StepRun, *, passed: bool, message: str) -> None:
     """End a paused review: passed -> COMPLETED and the stage or job goes on; else FAILED."""
     ending = S.COMPLETED if passed else S.FAILED
-    set_work_status(step, S.RUNNING, now=now)
-    set_work_status(step, ending, now=now, message=message)
+    apply(state, step, ending, started=True, message=message)
     job = state.job(step.job_run_id) if step.job_run_id else None
     if job is not None:
-        set_work_status(job, S.RUNNING, now=now)
-        set_work_status(job, ending, now=now, message=message)
+        apply(state, job, ending, started=True, message=message)
         return
     stage = next(s for s in state.stages if s.id == step.stage_run_id)
-    if passed:
-        set_work_status(stage, S.RUNNING, now=now)
-        if not state.jobs_of(stage):
-            set_work_status(stage, S.COMPLETED, now=now)
+    if not passed:
+        apply(state, stage, S.FAILED)
+    elif state.jobs_of(stage):
+        apply(state, stage, S.RUNNING)
     else:
-        set_work_status(stage, S.FAILED, now=now)
+        apply(state, stage, S.COMPLETED, started=True)

@@ -159,7 +159,8 @@ def plan_run(
     trigger: TriggerType,
     now: int,
 ) -> RunTree:
-    """Build (but do not insert) a new run; its run_number is filled in by the caller."""
+    """Build (but do not insert) a new run, RUNNING, its work planned INIT or UNSELECTED; the
+    caller fills in its run_number and admits it (which may hold it back instead)."""
     spec = parse_definition(pipeline.definition)
     chosen_stages, chosen_jobs = _selection(spec, request)
     run_sources = request.sources or []
@@ -183,7 +184,10 @@ def plan_run(
     )
     tree = RunTree(run=run, stages=[], jobs=[], steps=[])
     for stage_spec in spec.stages:
-        stage_selected = stage_spec.identifier in chosen_stages
+        # A stage whose jobs were all left out is itself left out (planned UNSELECTED).
+        stage_selected = stage_spec.identifier in chosen_stages and (
+            not stage_spec.jobs or any(job.identifier in chosen_jobs for job in stage_spec.jobs)
+        )
         stage = StageRun(
             id=new_id(),
             run_id=run.id,
@@ -230,15 +234,4 @@ def plan_run(
                 )
                 for s in job_spec.steps
             )
-        if (
-            stage_selected
-            and stage_spec.jobs
-            and all(
-                job.status == StageStatus.UNSELECTED
-                for job in tree.jobs
-                if job.stage_run_id == stage.id
-            )
-        ):
-            stage.status = StageStatus.UNSELECTED
-            stage.is_select = False
     return tree

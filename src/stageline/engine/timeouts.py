@@ -10,10 +10,12 @@ from collections.abc import Callable
 from stageline.domain.errors import JobNotFound
 from stageline.domain.pipeline import review_of
 from stageline.domain.statuses import STAGE_TERMINAL, StageStatus
+from stageline.domain.transitions import Intent
 from stageline.engine.dispatcher import LeasePolicy
-from stageline.engine.progress import RunState
+from stageline.engine.journal import TIMER
 from stageline.engine.runs import RunEngine, settle_review
-from stageline.engine.transitions import restart_work, set_work_status
+from stageline.engine.state import RunState
+from stageline.engine.transitions import apply
 from stageline.store.queries import jobs as job_queries
 from stageline.store.queries import runs as run_queries
 from stageline.store.tables import JobRun, StepRun
@@ -21,7 +23,7 @@ from stageline.store.tables import JobRun, StepRun
 log = logging.getLogger(__name__)
 
 S = StageStatus
-JobHandler = Callable[[RunState, JobRun, int], None]
+JobHandler = Callable[[RunState, JobRun], None]
 AGENT_LOST = "agent lost"
 
 
@@ -49,58 +51,60 @@ class Sweeper:
             self._on_job(job_run_id, self._time_out)
         for run_id, step_run_id in reviews:
             try:
-                with self.engine.locked_run(run_id) as (state, now):
+                with self.engine.locked_run(run_id, TIMER) as state:
                     step = state.step(step_run_id)
-                    if step is not None and _review_overdue(step, now):
-                        _time_out_review(state, step, now)
+                    if step is not None and _review_overdue(step, state.now):
+                        _time_out_review(state, step)
             except Exception:
                 log.exception("could not sweep review step %s", step_run_id)
 
     def _on_job(self, job_run_id: str, handle: JobHandler) -> None:
         try:
-            with self.engine.locked_run_of_job(job_run_id) as (state, now):
+            with self.engine.locked_run_of_job(job_run_id, TIMER) as state:
                 locked = state.job(job_run_id)
                 if locked is not None:
-                    handle(state, locked, now)
+                    handle(state, locked)
         except JobNotFound:
             pass  # its run was deleted meanwhile
         except Exception:
             log.exception("could not sweep job %s", job_run_id)
 
-    def _take_back(self, state: RunState, job: JobRun, now: int) -> None:
+    def _take_back(self, state: RunState, job: JobRun) -> None:
         """The agent stopped heartbeating: queue the job again (REDISPATCH) or fail it."""
+        now = state.now
         if job.lease_expires_at is None or job.lease_expires_at >= now or job.claimed_by is None:
             return
         lost = job.claimed_by
         if job.dispatch_count > self.policy.max_redispatch:
-            set_work_status(job, S.FAILED, now=now, message=f"{AGENT_LOST} ({lost})")
-            for step in state.steps_of_job(job):
-                set_work_status(step, S.FAILED if step.status == S.RUNNING else S.SKIPPED, now=now)
+            _fail(state, job, f"{AGENT_LOST} ({lost})")
             log.warning("job %s failed: agent %s lost, no redispatch left", job.id, lost)
             return
-        start_time = job.start_time  # it keeps its place in the queue and its first start
-        restart_work(job, S.REDISPATCH, message=f"{AGENT_LOST} ({lost}); redispatching")
-        job.start_time = start_time
+        message = f"{AGENT_LOST} ({lost}); redispatching"
+        apply(state, job, S.REDISPATCH, intent=Intent.REDISPATCH, message=message)
         for step in state.steps_of_job(job):
-            restart_work(step, S.QUEUED)
+            apply(state, step, S.QUEUED, intent=Intent.REDISPATCH)
         log.warning("job %s taken back from lost agent %s", job.id, lost)
 
-    def _time_out(self, state: RunState, job: JobRun, now: int) -> None:
-        if job.deadline_at is None or job.deadline_at >= now or job.status in STAGE_TERMINAL:
+    def _time_out(self, state: RunState, job: JobRun) -> None:
+        if job.deadline_at is None or job.deadline_at >= state.now or job.status in STAGE_TERMINAL:
             return
-        message = f"timed out after {job.timeout}"
-        set_work_status(job, S.FAILED, now=now, message=message)
-        for step in state.steps_of_job(job):
-            if step.status not in STAGE_TERMINAL:
-                set_work_status(step, S.FAILED if step.status == S.RUNNING else S.SKIPPED, now=now)
+        _fail(state, job, f"timed out after {job.timeout}")
 
 
-def _time_out_review(state: RunState, step: StepRun, now: int) -> None:
+def _fail(state: RunState, job: JobRun, message: str) -> None:
+    """End a job FAILED: its running step fails with it, the steps after it are skipped."""
+    apply(state, job, S.FAILED, message=message)
+    for step in state.steps_of_job(job):
+        if step.status not in STAGE_TERMINAL:
+            apply(state, step, S.FAILED if step.status == S.RUNNING else S.SKIPPED)
+
+
+def _time_out_review(state: RunState, step: StepRun) -> None:
     review = review_of(tuple((i["key"], i["value"]) for i in step.inputs))
     passed = review.timeout_strategy == "pass"
     verdict = "passed" if passed else "refused"
     message = f"no decision within {review.timeout_seconds}s: {verdict}"
-    settle_review(state, step, passed=passed, message=message, now=now)
+    settle_review(state, step, passed=passed, message=message)
 
 
 def _review_overdue(step: StepRun, now: int) -> bool:

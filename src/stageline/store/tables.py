@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Connection,
     ForeignKey,
     Index,
     Integer,
@@ -17,8 +16,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
-    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -120,9 +117,6 @@ class Pipeline(Base):
     latest_run_id: Mapped[str | None] = mapped_column(Id)
     """The run with the highest run_number: the batch-status read path starts here. No foreign
     key, so that pipeline and run rows never reference each other in a cycle."""
-    latest_run_revision: Mapped[int | None] = mapped_column(Integer)
-    """The latest run's `revision`, mirrored by every update of that run (see below), so that
-    batch status learns what changed from this table alone, however long the history."""
 
 
 class PipelineRun(Base):
@@ -156,11 +150,6 @@ class PipelineRun(Base):
     updated_at: Mapped[int] = mapped_column(BigInteger)
     stop_requested_at: Mapped[int | None] = mapped_column(BigInteger)
     """Set by a stop: jobs whose condition asks for `cancelled()` still run, nothing else."""
-    revision: Mapped[int] = mapped_column(Integer, default=1)
-    """Bumped by every UPDATE of the row (SQLAlchemy's version counter): readers may cache what
-    they render from a run under (id, revision)."""
-
-    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012 - SQLAlchemy reads it once
 
 
 class StageRun(Base):
@@ -253,6 +242,33 @@ class StepRun(Base):
     end_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class StatusChange(Base):
+    """The change log: one row per status change of a run, stage, job or step (and a pipeline's
+    deletion), appended by the engine in the transaction that makes the change, never updated.
+
+    `seq` is global and, because appends are serialized per commit (see
+    `queries/changes.append_changes`), a reader that has seen `seq` N has seen every change up to
+    N: readers keep a high-water mark and ask only for what came after it.
+    """
+
+    __tablename__ = "status_change"
+    __table_args__ = (Index(None, "run_id", "seq"), {"sqlite_autoincrement": True})
+    seq: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(Id)
+    pipeline_id: Mapped[str] = mapped_column(Id)
+    run_id: Mapped[str | None] = mapped_column(Id)
+    entity: Mapped[str] = mapped_column(String(8))
+    """`run`, `stage`, `job`, `step`, or `pipeline` (its deletion)."""
+    entity_id: Mapped[str] = mapped_column(Id)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    """None when the run was created (`to_status` is then what it was admitted as)."""
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[int] = mapped_column(BigInteger, index=True)
+    actor_kind: Mapped[str] = mapped_column(String(8))
+    """`user`, `agent`, `timer` or `trigger`."""
+    actor: Mapped[str] = mapped_column(String(128))
+
+
 class Artifact(Base):
     """A file a step uploaded; its bytes live under `<data_dir>/artifacts/<sha256>`."""
 
@@ -281,13 +297,3 @@ class StepLog(Base):
     line_no: Mapped[int] = mapped_column(Integer)
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger)
-
-
-@event.listens_for(PipelineRun, "after_update")
-def _mirror_latest_revision(_mapper: Any, connection: Connection, run: PipelineRun) -> None:
-    """Copy a run's new revision to its pipeline, in the same transaction, if it is the latest."""
-    connection.execute(
-        update(Pipeline)
-        .where(Pipeline.id == run.pipeline_id, Pipeline.latest_run_id == run.id)
-        .values(latest_run_revision=run.revision)
-    )

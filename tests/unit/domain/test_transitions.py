@@ -12,7 +12,7 @@ from itertools import product
 import pytest
 
 from stageline.domain.statuses import STAGE_TERMINAL, RunStatus, StageStatus, TriggerType
-from stageline.domain.transitions import Decision, decide
+from stageline.domain.transitions import Decision, Intent, decide, route
 
 S = StageStatus
 R = RunStatus
@@ -36,10 +36,15 @@ EXPECTED_STAGE_EDGES: frozenset[tuple[StageStatus, StageStatus]] = frozenset(
         # In-flight work may move to any other in-flight status or end in any way: a stage's
         # status is derived from its jobs', and one report may carry a job's whole life.
         *((a, b) for a in _IN_FLIGHT for b in (*_IN_FLIGHT, *_ENDINGS) if a != b),
-        # Retries: failed or canceled work goes back into the queue.
-        (S.FAILED, S.QUEUED),
-        (S.CANCELED, S.QUEUED),
     }
+)
+EXPECTED_STAGE_CREATION = frozenset({S.INIT, S.UNSELECTED})
+EXPECTED_STAGE_RETRY_EDGES = frozenset(
+    (a, S.INIT) for a in (S.COMPLETED, S.FAILED, S.CANCELED, S.SKIPPED, S.ASYNC_FAILED)
+)
+_REDISPATCHABLE = (*_IN_FLIGHT, *_ENDINGS, S.SKIPPED)
+EXPECTED_STAGE_REDISPATCH_EDGES = frozenset(
+    (a, b) for a in _REDISPATCHABLE for b in (S.REDISPATCH, S.QUEUED) if a != b
 )
 
 EXPECTED_RUN_EDGES: frozenset[tuple[RunStatus, RunStatus]] = frozenset(
@@ -55,11 +60,10 @@ EXPECTED_RUN_EDGES: frozenset[tuple[RunStatus, RunStatus]] = frozenset(
         (R.SUSPEND, R.RUNNING),
         (R.SUSPEND, R.IGNORED),
         (R.SUSPEND, R.CANCELED),
-        # Retries of a whole run.
-        (R.FAILED, R.RUNNING),
-        (R.CANCELED, R.RUNNING),
     }
 )
+EXPECTED_RUN_CREATION = frozenset({R.RUNNING, R.SUSPEND, R.IGNORED})
+EXPECTED_RUN_RETRY_EDGES = frozenset({(R.FAILED, R.RUNNING), (R.CANCELED, R.RUNNING)})
 
 STAGE_PAIRS = list(product(StageStatus, StageStatus))
 RUN_PAIRS = list(product(RunStatus, RunStatus))
@@ -92,6 +96,7 @@ class TestDecideStage:
 
         if decision.accepted:
             assert decision.reason == ""
+            assert decision.path == (pair[1],)
         else:
             assert decision.reason.strip() != ""
 
@@ -111,7 +116,27 @@ class TestDecideStage:
 
     def test_expected_table_keeps_every_row(self) -> None:
         # Guards the hand-written table itself against accidental loss of rows.
-        assert len(EXPECTED_STAGE_EDGES) == 11 + 5 * 8 + 2
+        assert len(EXPECTED_STAGE_EDGES) == 11 + 5 * 8
+
+    @pytest.mark.parametrize("status", [None, *StageStatus], ids=str)
+    def test_work_is_created_only_as_planned(self, status: StageStatus | None) -> None:
+        if status is None:
+            return
+        assert decide(None, status).accepted is (status in EXPECTED_STAGE_CREATION)
+
+    @pytest.mark.parametrize("pair", STAGE_PAIRS, ids=_pair_id)
+    def test_retry_puts_ended_work_back_to_init_and_nothing_else(
+        self, pair: tuple[StageStatus, StageStatus]
+    ) -> None:
+        accepted = decide(*pair, Intent.RETRY).accepted
+        assert accepted is (pair in EXPECTED_STAGE_RETRY_EDGES)
+
+    @pytest.mark.parametrize("pair", STAGE_PAIRS, ids=_pair_id)
+    def test_redispatch_queues_work_of_a_lost_agent_again(
+        self, pair: tuple[StageStatus, StageStatus]
+    ) -> None:
+        accepted = decide(*pair, Intent.REDISPATCH).accepted
+        assert accepted is (pair in EXPECTED_STAGE_REDISPATCH_EDGES)
 
 
 class TestStageGraph:
@@ -143,12 +168,58 @@ class TestStageGraph:
         )
 
     @pytest.mark.parametrize("status", sorted(STAGE_TERMINAL), ids=str)
-    def test_terminal_statuses_only_leave_through_a_retry(self, status: StageStatus) -> None:
-        retry_edges = {(S.FAILED, S.QUEUED), (S.CANCELED, S.QUEUED)}
+    def test_terminal_statuses_never_move_forward(self, status: StageStatus) -> None:
+        assert _allowed_targets(status) == set()
 
-        outgoing = {(status, target) for target in _allowed_targets(status)}
 
-        assert outgoing == {edge for edge in retry_edges if edge[0] == status}
+class TestRoute:
+    """Callers name a target; the domain finds the path along the table's edges."""
+
+    @pytest.mark.parametrize(
+        ("current", "target", "via", "path"),
+        [
+            (S.INIT, S.QUEUED, None, (S.QUEUED,)),
+            (S.INIT, S.COMPLETED, None, (S.QUEUED, S.COMPLETED)),
+            (S.INIT, S.COMPLETED, S.RUNNING, (S.QUEUED, S.RUNNING, S.COMPLETED)),
+            (S.INIT, S.PAUSED, S.RUNNING, (S.QUEUED, S.RUNNING, S.PAUSED)),
+            (S.PAUSED, S.COMPLETED, S.RUNNING, (S.RUNNING, S.COMPLETED)),
+            (S.RUNNING, S.FAILED, S.RUNNING, (S.FAILED,)),
+            (S.QUEUED, S.CANCELED, None, (S.CANCELED,)),
+            (S.SUSPEND, S.RUNNING, None, (S.QUEUED, S.RUNNING)),
+        ],
+    )
+    def test_finds_the_shortest_path_through_via(
+        self,
+        current: StageStatus,
+        target: StageStatus,
+        via: StageStatus | None,
+        path: tuple[StageStatus, ...],
+    ) -> None:
+        decision = route(current, target, via=via)
+
+        assert decision == Decision(accepted=True, path=path)
+
+    @pytest.mark.parametrize(
+        ("current", "target"), [(S.COMPLETED, S.RUNNING), (S.SKIPPED, S.QUEUED)]
+    )
+    def test_refuses_targets_no_path_reaches(
+        self, current: StageStatus, target: StageStatus
+    ) -> None:
+        decision = route(current, target, via=S.RUNNING)
+
+        assert not decision.accepted
+        assert f"{current} cannot become {target}" == decision.reason
+
+    def test_refuses_staying_put(self) -> None:
+        assert route(S.RUNNING, S.RUNNING) == Decision(accepted=False, reason="already RUNNING")
+
+    def test_retry_routes_only_along_retry_edges(self) -> None:
+        assert route(S.FAILED, S.INIT, Intent.RETRY).path == (S.INIT,)
+        assert not route(S.FAILED, S.QUEUED, Intent.RETRY).accepted
+
+    def test_runs_are_admitted_at_creation(self) -> None:
+        for status in RunStatus:
+            assert route(None, status).accepted is (status in EXPECTED_RUN_CREATION)
 
 
 class TestDecideRun:
@@ -159,6 +230,12 @@ class TestDecideRun:
         decision = decide(current, proposed)
 
         assert decision.accepted is (pair in EXPECTED_RUN_EDGES)
+
+    @pytest.mark.parametrize("pair", RUN_PAIRS, ids=_pair_id)
+    def test_retry_runs_failed_or_canceled_runs_again(
+        self, pair: tuple[RunStatus, RunStatus]
+    ) -> None:
+        assert decide(*pair, Intent.RETRY).accepted is (pair in EXPECTED_RUN_RETRY_EDGES)
 
     @pytest.mark.parametrize("pair", RUN_PAIRS, ids=_pair_id)
     def test_refusals_carry_a_reason_and_acceptances_do_not(
@@ -194,11 +271,14 @@ class TestDecideRun:
         # StrEnum members with the same spelling compare equal; the verdicts must still differ.
         assert run_edge == stage_edge  # type: ignore[comparison-overlap]  # StrEnum equality
 
-        assert decide(*run_edge).accepted
+        assert decide(
+            *run_edge, Intent.RETRY if run_edge[0] != R.SUSPEND else Intent.PROGRESS
+        ).accepted
+        assert not decide(*stage_edge, Intent.RETRY).accepted
         assert not decide(*stage_edge).accepted
 
-    def test_expected_table_has_twelve_edges(self) -> None:
-        assert len(EXPECTED_RUN_EDGES) == 13
+    def test_expected_table_has_eleven_edges(self) -> None:
+        assert len(EXPECTED_RUN_EDGES) == 11
 
 
 class TestVocabularies:

@@ -10,6 +10,7 @@ from stageline.api.lookups import find_pipeline
 from stageline.api.render import SECRET_MASK
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
+from stageline.engine.journal import Actor
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
 from stageline.store.ids import new_id
 from stageline.store.queries import identity
@@ -158,10 +159,9 @@ def update_pipeline_info(
 @router.delete("/{pipeline_id}")
 def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> dict[str, str]:
     """Soft delete: the pipeline disappears from every read at once; unfinished runs stop."""
-    with services.db.writer() as session:
-        pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
-        pipeline_queries.update_pipeline(
-            session, pipeline, {"deleted": True, "updated_at": services.clock()}
-        )
-    services.engine.cancel_pipeline_runs(pipeline_id=pipeline_id, stopped_by=caller.principal.name)
+    services.engine.delete_pipeline(
+        project_id=caller.project_id,
+        pipeline_id=pipeline_id,
+        actor=Actor.user(caller.principal.name),
+    )
     return {"pipeline_id": pipeline_id}

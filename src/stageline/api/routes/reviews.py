@@ -6,8 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from stageline.api.deps import DeveloperCaller, ServicesDep
-from stageline.api.lookups import find_pipeline
-from stageline.engine.runs import Reviewer
+from stageline.engine.runs import Reviewer, RunScope
 
 router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
 Comment = Annotated[str | None, Query(max_length=1024)]
@@ -23,12 +22,9 @@ def _decide(
 ) -> dict[str, bool]:
     """Decide the review `ids` = (pipeline, run, job or None for a stage entry, step)."""
     pipeline_id, run_id, job_run_id, step_run_id = ids
-    with services.db.reader() as session:
-        find_pipeline(session, caller.project_id, pipeline_id)
     principal = caller.principal
     services.engine.decide_review(
-        pipeline_id=pipeline_id,
-        run_id=run_id,
+        RunScope(caller.project_id, pipeline_id, run_id),
         step_run_id=step_run_id,
         job_run_id=job_run_id,
         reviewer=Reviewer(user_id=principal.user_id, name=principal.name),

@@ -9,6 +9,8 @@ from stageline.api.deps import DeveloperCaller, ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline, find_run
 from stageline.domain.errors import InvalidInput, RunNotFound, StepNotFound
 from stageline.domain.statuses import STAGE_TERMINAL
+from stageline.engine.journal import Actor
+from stageline.engine.runs import RunScope
 from stageline.engine.scheduler import Executor
 from stageline.schemas.runs import LogQuery, RunCreate, RunListQuery, RunRetry
 from stageline.store.queries import artifacts as artifact_queries
@@ -39,10 +41,9 @@ def run_pipeline(
 def stop_pipeline_run(
     caller: DeveloperCaller, services: ServicesDep, pipeline_id: str, pipeline_run_id: str
 ) -> dict[str, bool]:
-    with services.db.reader() as session:
-        find_pipeline(session, caller.project_id, pipeline_id)
     services.engine.stop_run(
-        pipeline_id=pipeline_id, run_id=pipeline_run_id, stopped_by=caller.principal.name
+        RunScope(caller.project_id, pipeline_id, pipeline_run_id),
+        actor=Actor.user(caller.principal.name),
     )
     return {"success": True}
 
@@ -56,12 +57,10 @@ def retry_pipeline_run(
     body: Annotated[RunRetry | None, Body()] = None,
 ) -> dict[str, bool]:
     """Re-run the failed (or canceled) jobs, all or those in `job_run_ids`, in the same run."""
-    with services.db.reader() as session:
-        find_pipeline(session, caller.project_id, pipeline_id)
     services.engine.retry_run(
-        pipeline_id=pipeline_id,
-        run_id=pipeline_run_id,
+        RunScope(caller.project_id, pipeline_id, pipeline_run_id),
         job_run_ids=body.job_run_ids if body else None,
+        actor=Actor.user(caller.principal.name),
     )
     return {"success": True}
 

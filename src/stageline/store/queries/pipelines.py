@@ -85,7 +85,7 @@ def next_run_number(session: Session, *, pipeline_id: str, run_id: str) -> int:
     number = session.scalar(
         update(Pipeline)
         .where(Pipeline.id == pipeline_id)
-        .values(run_counter=Pipeline.run_counter + 1, latest_run_id=run_id, latest_run_revision=1)
+        .values(run_counter=Pipeline.run_counter + 1, latest_run_id=run_id)
         .returning(Pipeline.run_counter)
     )
     assert number is not None, "pipeline row vanished under its own lock"

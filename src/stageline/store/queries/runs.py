@@ -11,30 +11,30 @@ from stageline.store.tables import JobRun, PipelineRun, StageRun, StepRun
 
 
 @functools.lru_cache(maxsize=512)
-def _latest_run_versions_sql(paramstyle: str, count: int) -> str:
+def _latest_runs_sql(paramstyle: str, count: int) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
     return (
-        "SELECT id, latest_run_id, latest_run_revision FROM pipeline"
-        f" WHERE id IN ({', '.join([mark] * count)})"
-        f" AND project_id || '' = {mark} AND NOT deleted AND latest_run_id IS NOT NULL"
+        "SELECT id, project_id, latest_run_id FROM pipeline"
+        f" WHERE id IN ({', '.join([mark] * count)}) AND NOT deleted"
     )
 
 
-def latest_run_versions(
-    connection: Connection, *, project_id: str, pipeline_ids: Sequence[str]
-) -> list[tuple[str, str, int]]:
-    """(pipeline_id, latest run ID, its revision) for the project's live pipelines among
-    `pipeline_ids` that have run.
+def latest_runs_of(
+    connection: Connection, *, pipeline_ids: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
+    """pipeline_id -> (its project, its latest run or None) for the live pipelines among
+    `pipeline_ids`; the caller checks the project.
 
-    The batch-status read path: one pipeline row per ID through its primary key; the pipeline
-    table does not grow with history, so neither does this. Plain SQL, because compiling an
-    expanding IN of 100 parameters costs SQLAlchemy more than the query costs the database;
-    `project_id || ''` keeps planners from preferring the (project_id, ...) index, which would
-    read every pipeline of the project instead.
+    The batch-status read path when its cache misses: one pipeline row per ID through its
+    primary key; the pipeline table does not grow with history, so neither does this. Plain
+    SQL, because compiling an expanding IN of 100 parameters costs SQLAlchemy more than the
+    query costs the database.
     """
-    sql = _latest_run_versions_sql(connection.dialect.paramstyle, len(pipeline_ids))
-    rows = connection.exec_driver_sql(sql, (*pipeline_ids, project_id)).all()
-    return [(row[0], row[1], row[2]) for row in rows]
+    if not pipeline_ids:
+        return {}
+    sql = _latest_runs_sql(connection.dialect.paramstyle, len(pipeline_ids))
+    rows = connection.exec_driver_sql(sql, tuple(pipeline_ids)).all()
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 LATEST_RUN_COLUMNS = (
@@ -51,7 +51,6 @@ LATEST_RUN_COLUMNS = (
     PipelineRun.artifact_params,
     PipelineRun.start_time,
     PipelineRun.end_time,
-    PipelineRun.revision,
 )
 """What a PipelineLatestRun element is made of (its stages come from `stage_summary`)."""
 

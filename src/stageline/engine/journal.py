@@ -1,0 +1,92 @@
+"""Who changed what: the changes of one unit of work, appended to the change log at commit.
+
+Every status change the door (`engine.transitions`) makes is recorded here with the unit's actor
+and time, then written by `flush` in the same transaction as the change itself, so the change log
+never tells of a change that did not commit and never misses one that did.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from stageline.store.queries import changes as change_queries
+from stageline.store.tables import PipelineRun
+
+Entity = Literal["run", "stage", "job", "step", "pipeline"]
+ActorKind = Literal["user", "agent", "timer", "trigger"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who or what caused a change: a person (`user`), a build agent's report (`agent`), a sweep
+    of the server (`timer`: lost agents, timeouts) or an event (`trigger`: a schedule, a push)."""
+
+    kind: ActorKind
+    name: str
+
+    @classmethod
+    def user(cls, name: str) -> "Actor":
+        return cls("user", name)
+
+    @classmethod
+    def agent(cls, name: str) -> "Actor":
+        return cls("agent", name)
+
+
+TIMER = Actor("timer", "stageline")
+
+
+@dataclass
+class Journal:
+    """The changes of one transaction, all made at `now` by `actor`."""
+
+    now: int
+    actor: Actor
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(
+        self,
+        run: PipelineRun,
+        entity: Entity,
+        entity_id: str,
+        before: str | None,
+        after: str,
+    ) -> None:
+        self.rows.append(
+            {
+                "project_id": run.project_id,
+                "pipeline_id": run.pipeline_id,
+                "run_id": run.id,
+                "entity": entity,
+                "entity_id": entity_id,
+                "from_status": before,
+                "to_status": after,
+                "at": self.now,
+                "actor_kind": self.actor.kind,
+                "actor": self.actor.name[:128],
+            }
+        )
+
+    def record_deletion(self, *, project_id: str, pipeline_id: str) -> None:
+        """A pipeline was deleted: readers that show its latest run must forget it."""
+        self.rows.append(
+            {
+                "project_id": project_id,
+                "pipeline_id": pipeline_id,
+                "run_id": None,
+                "entity": "pipeline",
+                "entity_id": pipeline_id,
+                "from_status": None,
+                "to_status": change_queries.DELETED,
+                "at": self.now,
+                "actor_kind": self.actor.kind,
+                "actor": self.actor.name[:128],
+            }
+        )
+
+    def flush(self, session: Session) -> None:
+        """Append what was recorded to the change log, inside the caller's transaction."""
+        if self.rows:
+            change_queries.append_changes(session, self.rows)
+            self.rows = []

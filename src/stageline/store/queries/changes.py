@@ -1,0 +1,91 @@
+"""The change log (`status_change`): append in the writer's transaction, tail, read a run's history.
+
+On PostgreSQL, concurrent transactions could commit their changes out of `seq` order, and a reader
+that saw seq 11 before seq 10 committed would skip 10 for ever. Appends therefore take a
+transaction-scoped advisory lock first: the lock is held until commit, so changes become visible
+in `seq` order. The same transaction NOTIFYs `stageline_changes`, which PostgreSQL delivers only
+once it commits. On SQLite writers are serialized anyway (BEGIN IMMEDIATE).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from stageline.store.tables import StatusChange
+
+DELETED = "DELETED"
+"""`to_status` of a pipeline's deletion."""
+NOTIFY_CHANNEL = "stageline_changes"
+APPEND_LOCK_KEY = 0x5354_4147_454C  # "STAGEL": one key, held by each appending transaction
+_LOCK = text(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
+_NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+def append_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Append change rows (StatusChange columns but `seq`), in order, to the caller's transaction.
+
+    Call it last in the transaction: on PostgreSQL the append lock is held until commit.
+    """
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        session.execute(_LOCK)
+    session.execute(insert(StatusChange), list(rows))
+    if postgresql:
+        session.execute(_NOTIFY)
+
+
+def latest_seq(connection: Connection) -> int:
+    """The highest sequence number in the log (0 when it is empty)."""
+    return int(
+        connection.execute(select(func.coalesce(func.max(StatusChange.seq), 0))).scalar_one()
+    )
+
+
+_SINCE_SQL = (
+    "SELECT seq, pipeline_id FROM status_change WHERE seq > {mark} ORDER BY seq LIMIT {mark}"
+)
+
+
+def pipelines_changed_since(
+    connection: Connection, *, after_seq: int, limit: int
+) -> list[tuple[int, str]]:
+    """(seq, pipeline_id) of the changes after `after_seq`, oldest first, at most `limit`.
+
+    Plain SQL: it runs on every batch-status request, where compiling a statement costs more
+    than the primary-key range scan itself.
+    """
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    rows = connection.exec_driver_sql(_SINCE_SQL.format(mark=mark), (after_seq, limit)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def list_run_changes(
+    session: Session, *, run_id: str, after_seq: int = 0, limit: int = 1000
+) -> list[StatusChange]:
+    """A run's history, oldest first."""
+    query = (
+        select(StatusChange)
+        .where(StatusChange.run_id == run_id, StatusChange.seq > after_seq)
+        .order_by(StatusChange.seq)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def prune_changes(session: Session, *, before: int, batch: int = 10_000) -> int:
+    """Delete up to `batch` of the oldest changes made before `before` (epoch ms); the newest
+    change is always kept, so that sequence numbers never start over."""
+    newest = session.scalar(select(func.max(StatusChange.seq)))
+    if newest is None:
+        return 0
+    doomed = (
+        select(StatusChange.seq)
+        .where(StatusChange.at < before, StatusChange.seq < newest)
+        .order_by(StatusChange.seq)
+        .limit(batch)
+        .scalar_subquery()
+    )
+    result = session.execute(delete(StatusChange).where(StatusChange.seq.in_(doomed)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
