@@ -301,7 +301,6 @@ class Generator:
             "start_time": start,
             "end_time": end_time,
             "updated_at": end_time or start,
-            "revision": 1,
         }
         stages: list[dict[str, Any]] = [
             {
