@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 10.0
     """How long a server trusts a checked token, access key or role before asking the database
     again (revocations take up to this long to apply; 0 turns the cache off)."""
+    change_log_retention_days: int = 30
+    """How long the change log keeps a status change (run history, live feeds)."""
     bench_routes: bool = False
     """Serve the benchmark's limit route (`stageline bench` turns it on; never in production)."""
 
@@ -73,7 +75,7 @@ class Settings(BaseSettings):
         parse_timezone(value)
         return value
 
-    @field_validator("batch_max_ids")
+    @field_validator("batch_max_ids", "change_log_retention_days")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:

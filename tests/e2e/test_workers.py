@@ -57,3 +57,35 @@ def wait_for_processes(marker: str, *, present: bool, timeout: float = 15) -> bo
             return True
         time.sleep(0.1)
     return False
+
+
+def test_a_change_made_through_one_worker_is_in_the_next_answer_of_every_worker(
+    workers_tenant: Tenant,
+) -> None:
+    """Strict freshness: every request below opens its own connection, so the two API worker
+    processes answer them in turn; each keeps its own cache of rendered elements, and both must
+    show the stop in the very next answer after it returned."""
+    pipeline_id = workers_tenant.create_pipeline(
+        definition(stage("S", shell_job("LONG", "sleep 300")))
+    )
+    run_id = workers_tenant.run(pipeline_id)
+    workers_tenant.wait_latest(
+        pipeline_id, lambda item: item.stage_status_list[0].status == "RUNNING"
+    )
+    status_path = f"/v5/{workers_tenant.project_id}/api/pipelines/status"
+
+    def statuses() -> list[str]:
+        answers = [
+            workers_tenant.raw("POST", status_path, role="viewer", json_body=[pipeline_id])
+            for _ in range(16)
+        ]
+        return [answer.json()[0]["status"] for answer in answers]
+
+    assert set(statuses()) == {"RUNNING"}  # both workers now hold the RUNNING element
+    stopped = workers_tenant.raw(
+        "POST",
+        f"/v5/{workers_tenant.project_id}/api/pipelines/{pipeline_id}/pipeline-runs/{run_id}/stop",
+        role="developer",
+    )
+    assert stopped.status_code == 200, stopped.text
+    assert set(statuses()) == {"CANCELED"}

@@ -2,10 +2,11 @@
 
 import json
 import secrets
+import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from stageline.auth import accounts
 from stageline.auth.roles import Role
@@ -526,3 +527,44 @@ class TestReadPath:
         (stopped,) = world.status(pipeline_id)
         assert stopped["status"] == "CANCELED"
         assert stopped["end_time"] is not None
+
+
+class TestNoStalls:
+    def test_a_request_held_up_by_the_database_does_not_hold_up_the_others(
+        self, world: World, db: Database
+    ) -> None:
+        """While one batch-status request waits on a table lock, another is answered: the
+        route reads on a worker thread, never on the event loop."""
+        if db.is_sqlite:
+            pytest.skip("SQLite readers never wait for a lock (write-ahead log)")
+        cached = world.create_pipeline()
+        world.wait_for(cached, world.run(cached))
+        world.status(cached)
+        uncached = world.create_pipeline()
+        answers: dict[str, list[dict[str, Any]]] = {}
+        with db.engine.connect() as locker:
+            locker.execute(text("LOCK TABLE pipeline IN ACCESS EXCLUSIVE MODE"))
+            waiting = threading.Thread(
+                target=lambda: answers.setdefault("uncached", world.status(uncached))
+            )
+            waiting.start()
+            _wait_for_lock_waiter(db)
+            answers["cached"] = world.status(cached)
+            assert waiting.is_alive(), "the uncached request should still wait for the lock"
+            locker.rollback()
+        waiting.join(timeout=30)
+        assert [item["pipeline_id"] for item in answers["cached"]] == [cached]
+        assert answers["uncached"] == []
+
+
+def _wait_for_lock_waiter(db: Database) -> None:
+    """Until some statement waits for a lock on the pipeline table (bounded, not a timing check)."""
+    query = text(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'pipeline'::regclass"
+    )
+    for _ in range(500):
+        with db.engine.connect() as connection:
+            if connection.execute(query).scalar_one():
+                return
+        threading.Event().wait(0.01)
+    raise AssertionError("no request came to wait for the pipeline table")

@@ -17,6 +17,7 @@ from stageline.api.routes import (
     artifacts,
     bench,
     health,
+    history,
     pipelines,
     reviews,
     runs,
@@ -27,12 +28,14 @@ from stageline.api.status_cache import LatestRuns
 from stageline.auth.principals import Authenticator
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
+from stageline.engine.journal import prune_change_log
 from stageline.engine.runs import RunEngine
 from stageline.engine.services import PeriodicService
 from stageline.engine.timeouts import Sweeper
 from stageline.settings import Settings
 from stageline.store.blobs import Blobs
 from stageline.store.database import Database
+from stageline.store.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,15 @@ def _operation_id(route: APIRoute) -> str:
 
 
 SWEEP_SECONDS = 1.0
+RETENTION_SWEEP_SECONDS = 600.0
+
+
+def _prune(db: Database, settings: Settings, clock: Clock) -> None:
+    pruned = prune_change_log(db, retention_days=settings.change_log_retention_days, now=clock())
+    if pruned:
+        log.info(
+            "pruned %d change(s) older than %d days", pruned, settings.change_log_retention_days
+        )
 
 
 def lease_policy(settings: Settings) -> LeasePolicy:
@@ -92,6 +104,17 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             sweeps = PeriodicService("sweeps", sweeper.run_once, interval_seconds=SWEEP_SECONDS)
             sweeps.start()
             stack.callback(sweeps.stop)
+            retention = PeriodicService(
+                "change-log retention",
+                lambda: _prune(database, settings, services.clock),
+                interval_seconds=RETENTION_SWEEP_SECONDS,
+            )
+            retention.start()
+            stack.callback(retention.stop)
+            feed = ChangeFeed(database)
+            feed.subscribe(services.claim_signal.on_changes)
+            feed.start()
+            stack.callback(feed.stop)
             for hook in app.state.after_start:
                 hook()
             yield
@@ -106,7 +129,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.after_start = []
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (status, pipelines, runs, reviews, artifacts, tokens, health, agents):
+    for module in (status, pipelines, runs, history, reviews, artifacts, tokens, health, agents):
         app.include_router(module.router)
     if settings.bench_routes:
         app.include_router(bench.router)

@@ -1,9 +1,12 @@
-"""Wakes agents' waiting claims when this process queued a job."""
+"""Wakes agents' waiting claims when a job is queued, by this process or another."""
 
 import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+
+from stageline.domain.statuses import STAGE_WAITING_FOR_AGENT
+from stageline.store.feed import Change
 
 Listener = tuple[asyncio.AbstractEventLoop, asyncio.Event]
 
@@ -35,3 +38,8 @@ class ClaimSignal:
         finally:
             with self._lock:
                 self._listeners.discard(listener)
+
+    def on_changes(self, changes: list[Change]) -> None:
+        """A change feed subscriber: wake the claims when any job was queued."""
+        if any(e == "job" and status in STAGE_WAITING_FOR_AGENT for _, _, e, status in changes):
+            self.notify()

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from stageline.store.database import Database
 from stageline.store.queries import changes as change_queries
 from stageline.store.tables import PipelineRun
 
@@ -90,3 +91,18 @@ class Journal:
         if self.rows:
             change_queries.append_changes(session, self.rows)
             self.rows = []
+
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def prune_change_log(db: Database, *, retention_days: int, now: int) -> int:
+    """Delete changes older than `retention_days`, a batch per transaction; returns how many.
+    Runs keep their statuses; only the history of what happened to them that long ago goes."""
+    pruned = 0
+    while True:
+        with db.writer() as session:
+            deleted = change_queries.prune_changes(session, before=now - retention_days * DAY_MS)
+        pruned += deleted
+        if deleted == 0:
+            return pruned

@@ -30,8 +30,9 @@ from stageline.store.blobs import BlobTooLarge
 
 router = APIRouter(prefix="/agent/v1")
 
-RECHECK_SECONDS = 1.0
-"""A waiting claim asks the database at least this often (jobs queued by other processes)."""
+RECHECK_SECONDS = 5.0
+"""A waiting claim asks the database at least this often; jobs queued by other processes wake
+it at once through the change feed, this is only a safety net."""
 ARTIFACT_NAME_MAX = 255
 
 

@@ -33,6 +33,7 @@ def run_pipeline(
         pipeline_id=pipeline_id,
         request=body or RunCreate(),
         executor=Executor(user_id=principal.user_id, display_name=principal.display_name),
+        actor=Actor.user(principal.name),
     )
     return {"pipeline_run_id": run_id}
 

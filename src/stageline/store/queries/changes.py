@@ -89,3 +89,18 @@ def prune_changes(session: Session, *, before: int, batch: int = 10_000) -> int:
     )
     result = session.execute(delete(StatusChange).where(StatusChange.seq.in_(doomed)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def changes_after(
+    connection: Connection, *, after_seq: int, limit: int = 1000
+) -> list[tuple[int, str, str, str]]:
+    """(seq, pipeline_id, entity, to_status) of the changes after `after_seq`, oldest first."""
+    query = (
+        select(
+            StatusChange.seq, StatusChange.pipeline_id, StatusChange.entity, StatusChange.to_status
+        )
+        .where(StatusChange.seq > after_seq)
+        .order_by(StatusChange.seq)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in connection.execute(query)]
