@@ -1,6 +1,7 @@
 """The job queue: claims with leases, heartbeats, and the sweeps for lost agents and deadlines."""
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import and_, case, select, update
 from sqlalchemy.orm import Session
@@ -72,9 +73,24 @@ def renew_lease(session: Session, *, job_run_id: str, dispatch_id: str, until: i
     return {job_run_id} if result.rowcount == 1 else set()  # type: ignore[attr-defined]
 
 
-def list_job_statuses(session: Session, *, job_run_ids: Sequence[str]) -> dict[str, str]:
-    rows = session.execute(select(JobRun.id, JobRun.status).where(JobRun.id.in_(job_run_ids)))
-    return {row[0]: row[1] for row in rows}
+@dataclass(frozen=True)
+class Claim:
+    """A claimed job as a heartbeat sees it: its status, its agent and what it asked for."""
+
+    status: str
+    claimed_by: str | None
+    pool: str
+    labels: tuple[str, ...]
+
+
+def list_claims(session: Session, *, job_run_ids: Sequence[str]) -> dict[str, Claim]:
+    query = select(JobRun.id, JobRun.status, JobRun.claimed_by, JobRun.pool, JobRun.labels).where(
+        JobRun.id.in_(job_run_ids)
+    )
+    return {
+        job_id: Claim(status, claimed_by, pool, tuple(labels or ()))
+        for job_id, status, claimed_by, pool, labels in session.execute(query)
+    }
 
 
 def expired_claims(session: Session, *, now: int) -> list[str]:
