@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     """How long a job's claim lives without a heartbeat before the job is redispatched."""
     agent_max_redispatch: int = 2
     """How often a job is taken from a lost agent and queued again before it fails."""
+    agent_seen_seconds: float = 60.0
+    """An agent that claimed or heartbeated this recently counts as connected; longer than an
+    agent's claim long poll (20 s), so that a waiting agent never drops out between polls."""
+    queue_timeout_seconds: int = 3600
+    """How long a job without a `timeout` of its own may wait for an agent when no connected
+    agent can take it, before it fails."""
     artifact_max_bytes: int = 1024 * 1024 * 1024
     """The largest artifact a step may upload."""
     auth_cache_seconds: float = 10.0
@@ -80,6 +86,13 @@ class Settings(BaseSettings):
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("agent_seen_seconds", "queue_timeout_seconds")
+    @classmethod
+    def _positive_seconds(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than 0")
         return value
 
     @cached_property

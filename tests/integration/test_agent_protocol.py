@@ -247,6 +247,28 @@ class TestClaim:
         job = agent.take(pool, labels=["arm", "gpu"])
         assert job["run_id"] == run_id
 
+    def test_a_job_no_connected_agent_can_take_says_why_it_waits(
+        self, quiet_world: World, make_agent: Callable[[], PlayedAgent]
+    ) -> None:
+        """The server's own sweep; the clock-driven cases are in test_waiting_jobs.py."""
+        world, agent, pool = quiet_world, make_agent(), unique_pool()
+        pipeline_id = one_job_pipeline(world, pool, labels=["gpu"])
+        run_id = world.run(pipeline_id)
+        assert agent.claim(pool, labels=["arm"]).status_code == 204
+
+        why = (
+            f"waiting for an agent in pool '{pool}' with labels [gpu]: no connected agent has them"
+        )
+        eventually(
+            lambda: only_job(world, pipeline_id, run_id)["message"] == why,
+            SWEEP_BOUND_SECONDS,
+            "the job says why it waits",
+        )
+        assert only_job(world, pipeline_id, run_id)["status"] == "QUEUED"
+
+        agent.take(pool, labels=["arm", "gpu"])
+        assert only_job(world, pipeline_id, run_id)["message"] is None
+
     def test_concurrent_claimers_take_each_job_exactly_once(
         self, quiet_world: World, make_agent: Callable[[], PlayedAgent]
     ) -> None:

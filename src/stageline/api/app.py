@@ -31,7 +31,7 @@ from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.journal import prune_change_log
 from stageline.engine.runs import RunEngine
 from stageline.engine.services import PeriodicService
-from stageline.engine.timeouts import Sweeper
+from stageline.engine.timeouts import QueuePolicy, Sweeper
 from stageline.settings import Settings
 from stageline.store.blobs import Blobs
 from stageline.store.database import Database
@@ -60,6 +60,13 @@ def _prune(db: Database, settings: Settings, clock: Clock) -> None:
 def lease_policy(settings: Settings) -> LeasePolicy:
     return LeasePolicy(
         lease_seconds=settings.agent_lease_seconds, max_redispatch=settings.agent_max_redispatch
+    )
+
+
+def queue_policy(settings: Settings) -> QueuePolicy:
+    return QueuePolicy(
+        agent_seen_seconds=settings.agent_seen_seconds,
+        queue_timeout_seconds=settings.queue_timeout_seconds,
     )
 
 
@@ -97,7 +104,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         with ExitStack() as stack:
             if db is None:
                 stack.callback(database.dispose)  # last, after the sweeper has stopped
-            sweeper = Sweeper(services.engine, lease_policy(settings))
+            sweeper = Sweeper(services.engine, lease_policy(settings), queue_policy(settings))
             extended = sweeper.grant_grace()
             if extended:
                 log.info("gave %d claimed job(s) a fresh lease to report in", extended)

@@ -4,11 +4,16 @@ A claim hands out a fresh `dispatch_id`; every report and heartbeat names it, an
 any other is refused (`StaleDispatch`): an agent whose lease expired, and whose job went to
 another agent, can never change that job again. A job is therefore never run twice at once as
 far as the server is concerned: the stale agent learns at its next heartbeat to kill it.
+
+Claims and heartbeats also record the agent as seen (`build_agent`), at most every
+`SEEN_WRITE_MS` per agent and process: the sweep tells from that who is connected.
 """
 
 import hmac
 import logging
 import secrets
+import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -16,6 +21,7 @@ from sqlalchemy.orm import Session
 from stageline.domain.errors import JobNotFound, StaleDispatch
 from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK, artifact_patterns
 from stageline.domain.statuses import STAGE_TERMINAL
+from stageline.domain.waiting import without_wait
 from stageline.engine.journal import Actor
 from stageline.engine.reports import apply_event
 from stageline.engine.runs import RunEngine
@@ -29,6 +35,7 @@ from stageline.schemas.jobs import (
     JobAssignment,
     StepAssignment,
 )
+from stageline.store.queries import agents as agent_queries
 from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.queries import jobs as job_queries
 from stageline.store.queries import logs as log_queries
@@ -38,6 +45,13 @@ from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, Step
 log = logging.getLogger(__name__)
 AGENT = Actor.agent("agent")
 """Who reports until the claim is checked; then the claiming agent itself."""
+SEEN_WRITE_MS = 5_000
+"""An agent's sighting is written at most this often (per agent and server process): its long
+poll asks for a job every second, and a busy agent heartbeats every two."""
+GONE_MS = 7 * 24 * 3600 * 1000
+"""Agents not seen for this long are forgotten (every restart of an agent is a new instance)."""
+Kit = tuple[str, frozenset[str]]
+"""The pool an agent claims from and its labels."""
 
 
 @dataclass(frozen=True)
@@ -124,27 +138,68 @@ def build_assignment(session: Session, job: JobRun, policy: LeasePolicy) -> JobA
     )
 
 
+class Sightings:
+    """When this process last wrote that it saw each agent, and the pool and labels it last
+    claimed with."""
+
+    MAX_REMEMBERED = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._written: dict[str, tuple[int, Kit | None]] = {}
+
+    def due(self, name: str, now: int, *, claiming: Kit | None = None) -> bool:
+        """Whether a sighting of `name` at `now` is worth writing; if so, it counts as written.
+        A claim with another pool or other labels than the last one written always is."""
+        with self._lock:
+            written_at, kit = self._written.get(name, (None, None))
+            fresh = written_at is not None and now - written_at < SEEN_WRITE_MS
+            if fresh and claiming in (None, kit):
+                return False
+            if len(self._written) >= self.MAX_REMEMBERED:
+                self._written.clear()
+            self._written[name] = (now, kit if claiming is None else claiming)
+            return True
+
+
 class Dispatcher:
     """What the agent routes call."""
 
     def __init__(self, engine: RunEngine, policy: LeasePolicy) -> None:
         self.engine = engine
         self.policy = policy
+        self.sightings = Sightings()
 
     def claim(self, request: ClaimRequest, *, agent_name: str) -> JobAssignment | None:
-        """The oldest waiting job this agent may take, now claimed by it; None if there is none."""
+        """The oldest waiting job this agent may take, now claimed by it; None if there is none.
+        Every attempt counts as seeing the agent, with the pool and labels it claims with."""
         now = self.engine.clock()
+        claimant = f"{agent_name}/{request.agent}"[:128]
         with self.engine.db.writer() as session:
+            kit = (request.pool, frozenset(request.labels))
+            if self.sightings.due(claimant, now, claiming=kit):
+                agent_queries.update_agent_seen(
+                    session,
+                    name=claimant,
+                    pool=request.pool,
+                    labels=request.labels,
+                    now=now,
+                    claiming=True,
+                )
+                agent_queries.delete_agents_gone(session, before=now - GONE_MS)
             job = job_queries.claim_next_job(
                 session,
-                claimant=f"{agent_name}/{request.agent}"[:128],
+                claimant=claimant,
                 pool=request.pool,
                 labels=request.labels,
                 dispatch_id=secrets.token_hex(16),
                 now=now,
                 lease_ms=self.policy.lease_ms,
             )
-            return None if job is None else build_assignment(session, job, self.policy)
+            if job is None:
+                return None
+            job.message = without_wait(job.message)  # it no longer waits
+            return build_assignment(session, job, self.policy)
 
     def report(self, job_run_id: str, batch: EventBatch) -> EventsApplied:
         """Apply the events of `batch` not applied before, in order; renew the lease. The
@@ -179,9 +234,32 @@ class Dispatcher:
                     until=now + self.policy.lease_ms,
                 )
         with self.engine.db.reader() as session:
-            statuses = job_queries.list_job_statuses(session, job_run_ids=list(current))
-        ended = {job_id for job_id, status in statuses.items() if status in STAGE_TERMINAL}
+            claims = job_queries.list_claims(session, job_run_ids=list(current))
+        self._seen_running(claims.values(), now)
+        ended = {job_id for job_id, claim in claims.items() if claim.status in STAGE_TERMINAL}
         return HeartbeatReply(cancel=sorted((set(beat.jobs) - current) | ended))
+
+    def _seen_running(self, claims: Collection[job_queries.Claim], now: int) -> None:
+        """A heartbeat names no agent: its current claims do. An agent not known yet is
+        recorded with the pool and labels its jobs asked for, which it has at least."""
+        known: dict[str, tuple[str, set[str]]] = {}
+        for claim in claims:
+            if claim.claimed_by is not None:
+                pool, labels = known.setdefault(claim.claimed_by, (claim.pool, set()))
+                if claim.pool == pool:
+                    labels.update(claim.labels)
+        due = [
+            (name, pool, labels)
+            for name, (pool, labels) in known.items()
+            if self.sightings.due(name, now)
+        ]
+        if not due:
+            return
+        with self.engine.db.writer() as session:
+            for name, pool, labels in due:
+                agent_queries.update_agent_seen(
+                    session, name=name, pool=pool, labels=labels, now=now, claiming=False
+                )
 
     def record_artifact(
         self,

@@ -210,6 +210,18 @@ class JobRun(Base):
     end_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class BuildAgent(Base):
+    """A build agent as last seen: when it claimed (each attempt of its long poll) or heartbeated.
+    Those seen lately count as connected, which is how the server tells why a job still waits."""
+
+    __tablename__ = "build_agent"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    """`<agent identity>/<instance>`, as a job's `claimed_by` names it."""
+    pool: Mapped[str] = mapped_column(String(64))
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class StepRun(Base):
     __tablename__ = "step_run"
     id: Mapped[str] = mapped_column(Id, primary_key=True)

@@ -74,6 +74,19 @@ def list_run_changes(
     return list(session.scalars(query))
 
 
+def read_last_change_at(
+    session: Session, *, run_id: str, entity_id: str, to_status: str
+) -> int | None:
+    """When the run's `entity_id` last changed to `to_status`; None if the log no longer (or
+    never) tells."""
+    query = select(func.max(StatusChange.at)).where(
+        StatusChange.run_id == run_id,
+        StatusChange.entity_id == entity_id,
+        StatusChange.to_status == to_status,
+    )
+    return session.scalar(query)
+
+
 def prune_changes(session: Session, *, before: int, batch: int = 10_000) -> int:
     """Delete up to `batch` of the oldest changes made before `before` (epoch ms); the newest
     change is always kept, so that sequence numbers never start over."""

@@ -1,6 +1,8 @@
-"""The job queue: claims with leases, heartbeats, and the sweeps for lost agents and deadlines."""
+"""The job queue: claims with leases, heartbeats, and the sweeps for lost agents, deadlines and
+jobs that wait for an agent."""
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import and_, case, select, update
 from sqlalchemy.orm import Session
@@ -72,9 +74,96 @@ def renew_lease(session: Session, *, job_run_id: str, dispatch_id: str, until: i
     return {job_run_id} if result.rowcount == 1 else set()  # type: ignore[attr-defined]
 
 
-def list_job_statuses(session: Session, *, job_run_ids: Sequence[str]) -> dict[str, str]:
-    rows = session.execute(select(JobRun.id, JobRun.status).where(JobRun.id.in_(job_run_ids)))
-    return {row[0]: row[1] for row in rows}
+@dataclass(frozen=True)
+class Claim:
+    """A claimed job as a heartbeat sees it: its status, its agent and what it asked for."""
+
+    status: str
+    claimed_by: str | None
+    pool: str
+    labels: tuple[str, ...]
+
+
+def list_claims(session: Session, *, job_run_ids: Sequence[str]) -> dict[str, Claim]:
+    query = select(JobRun.id, JobRun.status, JobRun.claimed_by, JobRun.pool, JobRun.labels).where(
+        JobRun.id.in_(job_run_ids)
+    )
+    return {
+        job_id: Claim(status, claimed_by, pool, tuple(labels or ()))
+        for job_id, status, claimed_by, pool, labels in session.execute(query)
+    }
+
+
+@dataclass(frozen=True)
+class WaitingJob:
+    """An unclaimed job in the queue, with what the sweep needs to tell why it waits."""
+
+    id: str
+    run_id: str
+    status: str
+    pool: str
+    labels: tuple[str, ...]
+    queued_at: int | None
+    timeout: str | None
+    message: str | None
+
+
+def list_waiting_jobs(session: Session) -> list[WaitingJob]:
+    """Every queued job no agent has claimed, oldest first."""
+    query = (
+        select(
+            JobRun.id,
+            JobRun.run_id,
+            JobRun.status,
+            JobRun.pool,
+            JobRun.labels,
+            JobRun.queued_at,
+            JobRun.timeout,
+            JobRun.message,
+        )
+        .where(JobRun.status.in_(CLAIMABLE), JobRun.claimed_by.is_(None))
+        .order_by(JobRun.queued_at, JobRun.id)
+    )
+    return [
+        WaitingJob(id_, run_id, status, pool, tuple(labels or ()), queued_at, timeout, message)
+        for id_, run_id, status, pool, labels, queued_at, timeout, message in session.execute(query)
+    ]
+
+
+def update_wait_message(
+    session: Session, *, job_run_id: str, before: str | None, after: str
+) -> bool:
+    """Set the message of a job that still waits unclaimed and still says `before`.
+
+    A compare-and-set, like the claim: a job claimed, stopped or taken back since `before` was
+    read keeps what it says now. Returns whether the message was set.
+    """
+    result = session.execute(
+        update(JobRun)
+        .where(
+            JobRun.id == job_run_id,
+            JobRun.status.in_(CLAIMABLE),
+            JobRun.claimed_by.is_(None),
+            JobRun.message.is_not_distinct_from(before),
+        )
+        .values(message=after)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def lock_waiting_job(session: Session, *, job_run_id: str) -> JobRun | None:
+    """The job, row-locked and freshly read, if it still waits unclaimed; else None.
+
+    Claims lock only the job row, not its run: whoever ends a waiting job must hold this lock
+    so that a claim cannot take the job at the same moment (claimers skip a locked row).
+    """
+    query = (
+        select(JobRun)
+        .where(JobRun.id == job_run_id, JobRun.status.in_(CLAIMABLE), JobRun.claimed_by.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalar(query)
 
 
 def expired_claims(session: Session, *, now: int) -> list[str]:
