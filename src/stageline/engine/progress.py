@@ -39,22 +39,26 @@ def condition_of(job: JobRun) -> Condition:
 
 
 def advance(state: RunState) -> bool:
-    """Roll up, then start whatever may start now, until nothing more does. True when it queued
-    a job for the agents. A run the concurrency limit holds back does not move."""
+    """Roll up, then start whatever may start now, until nothing more does; then roll the run up
+    (only then: a `run_always` stage still to start after a failed one keeps the run RUNNING).
+    True when it queued a job for the agents. A run the concurrency limit holds back does not
+    move."""
+    if state.run.status in RUN_HELD:
+        return False
     queued_before = state.queued_jobs()
-    if state.run.status not in RUN_HELD:
-        while True:
-            roll_up(state)
-            progressed = False
-            outcomes = _StageOutcomes(state)
-            for stage in state.stages:
-                if stage.status == S.INIT and outcomes.ready(stage):
-                    _start_stage(state, stage)
-                    progressed = True
-                if stage.status in STAGE_ACTIVE and not state.gate_pending(stage):
-                    progressed |= _start_ready_jobs(state, stage)
-            if not progressed:
-                break
+    while True:
+        roll_up(state, run=False)
+        progressed = False
+        outcomes = _StageOutcomes(state)
+        for stage in state.stages:
+            if stage.status == S.INIT and outcomes.ready(stage):
+                _start_stage(state, stage)
+                progressed = True
+            if stage.status in STAGE_ACTIVE and not state.gate_pending(stage):
+                progressed |= _start_ready_jobs(state, stage)
+        if not progressed:
+            break
+    roll_up(state)
     return state.queued_jobs() > queued_before
 
 

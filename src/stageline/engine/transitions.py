@@ -158,8 +158,9 @@ def stage_summary(stages: Iterable[StageRun]) -> list[dict[str, Any]]:
     ]
 
 
-def roll_up(state: RunState) -> None:
-    """Derive every stage's status from its jobs and the run's from its stages.
+def roll_up(state: RunState, *, run: bool = True) -> None:
+    """Derive every stage's status from its jobs and (unless `run` is False) the run's from its
+    stages.
 
     Stages without jobs are moved by the engine directly and are left alone here. The run's
     denormalized `stage_summary` is rewritten in the same transaction.
@@ -177,7 +178,7 @@ def roll_up(state: RunState) -> None:
             if stage.start_time is None and started:  # it may have skipped RUNNING
                 stage.start_time = min(started)
     derived_run = rollup.run_status([S(stage.status) for stage in state.stages])
-    if derived_run != state.run.status:
+    if run and derived_run != state.run.status:
         apply_run(state, derived_run)
     state.run.stage_summary = stage_summary(state.stages)
     state.run.updated_at = state.now
