@@ -21,6 +21,7 @@ NOTIFY_CHANNEL = "stageline_changes"
 APPEND_LOCK_KEY = 0x5354_4147_454C  # "STAGEL": one key, held by each appending transaction
 _LOCK = text(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
 _NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
+_INSERT = insert(StatusChange.__table__)
 
 
 def append_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -28,12 +29,14 @@ def append_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
     Call it last in the transaction: on PostgreSQL the append lock is held until commit.
     """
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    # Core on the session's connection: the ORM's bulk-insert path costs more than the insert.
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
     if postgresql:
-        session.execute(_LOCK)
-    session.execute(insert(StatusChange), list(rows))
+        connection.execute(_LOCK)
+    connection.execute(_INSERT, list(rows))
     if postgresql:
-        session.execute(_NOTIFY)
+        connection.execute(_NOTIFY)
 
 
 def latest_seq(connection: Connection) -> int:
