@@ -21,7 +21,7 @@ NOTIFY_CHANNEL = "stageline_changes"
 APPEND_LOCK_KEY = 0x5354_4147_454C  # "STAGEL": one key, held by each appending transaction
 _LOCK = text(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
 _NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
-_INSERT = insert(StatusChange.__table__)
+_INSERT = insert(StatusChange)
 
 
 def append_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
