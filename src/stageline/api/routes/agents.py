@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stageline.api.deps import ServicesDep, authenticate
+from stageline.api.openapi import error_responses
 from stageline.auth.principals import Principal
 from stageline.domain.errors import Forbidden, InvalidInput
 from stageline.schemas.jobs import (
@@ -28,7 +29,7 @@ from stageline.schemas.jobs import (
 )
 from stageline.store.blobs import BlobTooLarge
 
-router = APIRouter(prefix="/agent/v1")
+router = APIRouter(prefix="/agent/v1", responses=error_responses(401, 403))
 
 RECHECK_SECONDS = 1.0
 """A waiting claim asks the database at least this often (jobs queued by other processes)."""
@@ -44,7 +45,7 @@ async def agent_principal(principal: Annotated[Principal, Depends(authenticate)]
 AgentCaller = Annotated[Principal, Depends(agent_principal)]
 
 
-@router.post("/claim")
+@router.post("/claim", responses=error_responses(400, 415))
 async def claim_job(
     agent: AgentCaller, services: ServicesDep, request: Request, body: ClaimRequest
 ) -> Response:
@@ -69,19 +70,19 @@ async def claim_job(
     return Response(status_code=204)
 
 
-@router.post("/jobs/{job_run_id}/events")
+@router.post("/jobs/{job_run_id}/events", responses=error_responses(400, 404, 409, 415))
 def report_events(
     _agent: AgentCaller, services: ServicesDep, job_run_id: str, body: EventBatch
 ) -> EventsApplied:
     return services.dispatcher.report(job_run_id, body)
 
 
-@router.post("/heartbeat")
+@router.post("/heartbeat", responses=error_responses(400, 415))
 def heartbeat(_agent: AgentCaller, services: ServicesDep, body: Heartbeat) -> HeartbeatReply:
     return services.dispatcher.heartbeat(body)
 
 
-@router.put("/jobs/{job_run_id}/artifacts")
+@router.put("/jobs/{job_run_id}/artifacts", responses=error_responses(400, 404, 409))
 async def upload_artifact(
     _agent: AgentCaller,
     services: ServicesDep,

@@ -8,12 +8,15 @@ from starlette.responses import FileResponse
 
 from stageline.api.deps import ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline, find_run
+from stageline.api.openapi import CALLER_ERRORS
 from stageline.api.render import Renderer, artifact_package_type
 from stageline.domain.errors import NotFound
 from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.tables import Artifact, PipelineRun
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
+router = APIRouter(
+    prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs", responses=CALLER_ERRORS
+)
 
 
 @router.get("/{pipeline_run_id}/artifacts")

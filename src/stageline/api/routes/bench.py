@@ -10,12 +10,13 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from stageline.api.deps import ViewerCaller
+from stageline.api.openapi import CALLER_ERRORS, error_responses
 
-router = APIRouter()
+router = APIRouter(responses=CALLER_ERRORS)
 _bodies: dict[int, bytes] = {}
 
 
-@router.post("/v5/{project_id}/api/bench/limit")
+@router.post("/v5/{project_id}/api/bench/limit", responses=error_responses(400))
 async def bench_limit(
     caller: ViewerCaller, size: Annotated[int, Query(alias="bytes", ge=2, le=16_000_000)] = 2
 ) -> Response:

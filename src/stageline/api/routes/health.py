@@ -5,8 +5,10 @@ from sqlalchemy import text
 
 from stageline import __version__
 from stageline.api.deps import ServicesDep
+from stageline.api.openapi import error_responses
 
-router = APIRouter()
+# Only the generic errors: a 500 when the database cannot be reached.
+router = APIRouter(responses=error_responses())
 
 
 @router.get("/health")

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from stageline.api.deps import AdminCaller, ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline
+from stageline.api.openapi import CALLER_ERRORS, error_responses
 from stageline.api.render import SECRET_MASK
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
@@ -16,7 +17,7 @@ from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.tables import Pipeline
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines")
+router = APIRouter(prefix="/v5/{project_id}/api/pipelines", responses=CALLER_ERRORS)
 
 
 def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def _refuse_duplicate_name(
         raise Conflict(f"name: a pipeline named '{name}' already exists in this project")
 
 
-@router.post("")
+@router.post("", responses=error_responses(400, 409, 415))
 def create_pipeline_new(
     caller: AdminCaller, services: ServicesDep, body: PipelineCreate
 ) -> dict[str, str]:
@@ -93,7 +94,7 @@ def create_pipeline_new(
     return {"pipeline_id": pipeline.id}
 
 
-@router.post("/list")
+@router.post("/list", responses=error_responses(400, 415))
 def list_pipelines(
     caller: ViewerCaller,
     services: ServicesDep,
@@ -141,7 +142,7 @@ def show_pipeline_detail(
     )
 
 
-@router.put("/{pipeline_id}")
+@router.put("/{pipeline_id}", responses=error_responses(400, 409, 415))
 def update_pipeline_info(
     caller: AdminCaller, services: ServicesDep, pipeline_id: str, body: PipelineCreate
 ) -> dict[str, str]:

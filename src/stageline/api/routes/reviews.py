@@ -7,9 +7,12 @@ from fastapi import APIRouter, Query
 
 from stageline.api.deps import DeveloperCaller, ServicesDep
 from stageline.api.lookups import find_pipeline
+from stageline.api.openapi import CALLER_ERRORS, error_responses
 from stageline.engine.runs import Reviewer
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
+router = APIRouter(
+    prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs", responses=CALLER_ERRORS
+)
 Comment = Annotated[str | None, Query(max_length=1024)]
 
 
@@ -38,7 +41,10 @@ def _decide(
     return {"success": True}
 
 
-@router.post("/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/pass")
+@router.post(
+    "/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/pass",
+    responses=error_responses(400, 409),
+)
 def accept_manual_review(
     caller: DeveloperCaller,
     services: ServicesDep,
@@ -53,7 +59,10 @@ def accept_manual_review(
     return _decide(caller, services, ids, approve=True, comment=approval_description)
 
 
-@router.post("/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/refuse")
+@router.post(
+    "/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/refuse",
+    responses=error_responses(400, 409),
+)
 def reject_manual_review(
     caller: DeveloperCaller,
     services: ServicesDep,
@@ -68,7 +77,7 @@ def reject_manual_review(
     return _decide(caller, services, ids, approve=False, comment=approval_description)
 
 
-@router.post("/{pipeline_run_id}/steps/{step_run_id}/manual/pass")
+@router.post("/{pipeline_run_id}/steps/{step_run_id}/manual/pass", responses=error_responses(409))
 def accept_checkpoint(
     caller: DeveloperCaller,
     services: ServicesDep,

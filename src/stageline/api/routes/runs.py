@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body
 
 from stageline.api.deps import DeveloperCaller, ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline, find_run
+from stageline.api.openapi import CALLER_ERRORS, error_responses
 from stageline.domain.errors import InvalidInput, RunNotFound, StepNotFound
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.scheduler import Executor
@@ -15,10 +16,10 @@ from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.queries import logs as log_queries
 from stageline.store.queries import runs as run_queries
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}")
+router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}", responses=CALLER_ERRORS)
 
 
-@router.post("/run")
+@router.post("/run", responses=error_responses(400, 409, 415))
 def run_pipeline(
     caller: DeveloperCaller,
     services: ServicesDep,
@@ -35,7 +36,7 @@ def run_pipeline(
     return {"pipeline_run_id": run_id}
 
 
-@router.post("/pipeline-runs/{pipeline_run_id}/stop")
+@router.post("/pipeline-runs/{pipeline_run_id}/stop", responses=error_responses(409))
 def stop_pipeline_run(
     caller: DeveloperCaller, services: ServicesDep, pipeline_id: str, pipeline_run_id: str
 ) -> dict[str, bool]:
@@ -47,7 +48,7 @@ def stop_pipeline_run(
     return {"success": True}
 
 
-@router.put("/pipeline-runs/{pipeline_run_id}/retry")
+@router.put("/pipeline-runs/{pipeline_run_id}/retry", responses=error_responses(400, 409, 415))
 def retry_pipeline_run(
     caller: DeveloperCaller,
     services: ServicesDep,
@@ -66,7 +67,7 @@ def retry_pipeline_run(
     return {"success": True}
 
 
-@router.get("/pipeline-runs/{pipeline_run_id}/steps/outputs")
+@router.get("/pipeline-runs/{pipeline_run_id}/steps/outputs", responses=error_responses(400))
 def show_step_outputs(
     caller: ViewerCaller,
     services: ServicesDep,
@@ -91,7 +92,7 @@ def show_step_outputs(
     return {"step_outputs": outputs, "current_system_time": services.clock()}
 
 
-@router.get("/pipeline-runs/detail")
+@router.get("/pipeline-runs/detail", responses=error_responses(400))
 def show_pipeline_run_detail(
     caller: ViewerCaller,
     services: ServicesDep,
@@ -128,7 +129,7 @@ def show_pipeline_run_detail(
     )
 
 
-@router.post("/pipeline-runs/list")
+@router.post("/pipeline-runs/list", responses=error_responses(400, 415))
 def list_pipeline_runs(
     caller: ViewerCaller,
     services: ServicesDep,
@@ -158,7 +159,10 @@ def list_pipeline_runs(
     }
 
 
-@router.post("/pipeline-runs/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/logs")
+@router.post(
+    "/pipeline-runs/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/logs",
+    responses=error_responses(400, 415),
+)
 def show_pipeline_log(
     caller: ViewerCaller,
     services: ServicesDep,

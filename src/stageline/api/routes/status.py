@@ -6,14 +6,15 @@ from fastapi import APIRouter, Body
 from starlette.responses import Response
 
 from stageline.api.deps import ServicesDep, ViewerCaller
+from stageline.api.openapi import CALLER_ERRORS, error_responses
 from stageline.domain.errors import InvalidInput
 from stageline.schemas.common import CodeArtsId
 from stageline.store.queries import runs as run_queries
 
-router = APIRouter()
+router = APIRouter(responses=CALLER_ERRORS)
 
 
-@router.post("/v5/{project_id}/api/pipelines/status")
+@router.post("/v5/{project_id}/api/pipelines/status", responses=error_responses(400, 415))
 async def batch_show_pipelines_latest_status(
     caller: ViewerCaller,
     services: ServicesDep,

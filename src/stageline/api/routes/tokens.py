@@ -7,12 +7,13 @@ from fastapi import APIRouter, Body
 from starlette.responses import Response
 
 from stageline.api.deps import ServicesDep
+from stageline.api.openapi import error_responses
 from stageline.auth.iam import issue_token
 
 router = APIRouter()
 
 
-@router.post("/v3/auth/tokens")
+@router.post("/v3/auth/tokens", responses=error_responses(400, 401, 415))
 def keystone_create_token(services: ServicesDep, body: dict[str, Any] = Body()) -> Response:
     token, payload = issue_token(services.db, services.settings, body, now=services.clock())
     return Response(
