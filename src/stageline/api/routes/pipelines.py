@@ -2,22 +2,24 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from sqlalchemy.orm import Session
 
 from stageline.api.deps import AdminCaller, ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline
-from stageline.api.openapi import CALLER_ERRORS, error_responses
+from stageline.api.openapi import error_responses
 from stageline.api.render import SECRET_MASK
+from stageline.api.routing import v5_router
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
+from stageline.schemas.responses.pipelines import PipelineDetail, PipelineList, PipelineRef
 from stageline.store.ids import new_id
 from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.tables import Pipeline
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines", responses=CALLER_ERRORS)
+router = v5_router("/v5/{project_id}/api/pipelines")
 
 
 def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
@@ -74,7 +76,7 @@ def _refuse_duplicate_name(
 @router.post("", responses=error_responses(400, 409, 415))
 def create_pipeline_new(
     caller: AdminCaller, services: ServicesDep, body: PipelineCreate
-) -> dict[str, str]:
+) -> PipelineRef:
     fields = _stored_fields(body)
     now = services.clock()
     with services.db.writer() as session:
@@ -99,7 +101,7 @@ def list_pipelines(
     caller: ViewerCaller,
     services: ServicesDep,
     query: Annotated[PipelineListQuery | None, Body()] = None,
-) -> dict[str, Any]:
+) -> PipelineList:
     query = query or PipelineListQuery()
     with services.db.reader() as session:
         project = identity.read_project(session, project_id=caller.project_id)
@@ -129,7 +131,7 @@ def list_pipelines(
 @router.get("/{pipeline_id}")
 def show_pipeline_detail(
     caller: ViewerCaller, services: ServicesDep, pipeline_id: str
-) -> dict[str, Any]:
+) -> PipelineDetail:
     with services.db.reader() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         project = identity.read_project(session, project_id=caller.project_id)
@@ -145,7 +147,7 @@ def show_pipeline_detail(
 @router.put("/{pipeline_id}", responses=error_responses(400, 409, 415))
 def update_pipeline_info(
     caller: AdminCaller, services: ServicesDep, pipeline_id: str, body: PipelineCreate
-) -> dict[str, str]:
+) -> PipelineRef:
     fields = _stored_fields(body)
     with services.db.writer() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
@@ -157,7 +159,7 @@ def update_pipeline_info(
 
 
 @router.delete("/{pipeline_id}")
-def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> dict[str, str]:
+def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> PipelineRef:
     """Soft delete: the pipeline disappears from every read at once; unfinished runs stop."""
     with services.db.writer() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
