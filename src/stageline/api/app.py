@@ -11,6 +11,7 @@ from stageline import __version__
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.deps import Services
 from stageline.api.errors import RequestIdMiddleware, install_error_handlers
+from stageline.api.openapi import DocumentedAPI
 from stageline.api.render import Renderer
 from stageline.api.routes import (
     agents,
@@ -126,7 +127,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
                 hook()
             yield
 
-    app = FastAPI(
+    app = DocumentedAPI(
         title="Stageline",
         version=__version__,
         lifespan=lifespan,

@@ -28,6 +28,7 @@ from stageline.domain.errors import (
     StaleDispatch,
     Unauthenticated,
 )
+from stageline.schemas.responses.errors import ErrorBody, RunNotAcceptedDetail
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,17 @@ def request_id(scope: Scope) -> str:
 
 
 def error_response(
-    scope: Scope, status: int, code: str, message: str, extra: dict[str, Any] | None = None
+    scope: Scope,
+    status: int,
+    code: str,
+    message: str,
+    not_accepted: RunNotAcceptedDetail | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"error_code": code, "error_msg": message}
+    body: ErrorBody = {"error_code": code, "error_msg": message}
     if code.startswith("APIGW."):
         body["request_id"] = request_id(scope)
-    if extra:
-        body.update(extra)
+    if not_accepted is not None:
+        body["error"] = not_accepted
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
@@ -72,12 +77,12 @@ def _domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
     if isinstance(error, Unauthenticated) and error.clock_skew:
         return error_response(request.scope, 401, CLOCK_SKEW_CODE, error.message)
-    extra = None
+    not_accepted: RunNotAcceptedDetail | None = None
     if isinstance(error, RunNotAccepted):
-        extra = {"error": {"pipeline_run_id": error.run_id, "queue_id": error.run_id}}
+        not_accepted = {"pipeline_run_id": error.run_id, "queue_id": error.run_id}
     for cls, status, code in ERROR_TABLE:
         if isinstance(error, cls):
-            return error_response(request.scope, status, code, error.message, extra)
+            return error_response(request.scope, status, code, error.message, not_accepted)
     return error_response(request.scope, 400, VALIDATION_CODE, error.message)
 
 

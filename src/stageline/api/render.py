@@ -5,8 +5,26 @@ One renderer per shape, shared by every endpoint that returns it (batch status, 
 """
 
 from datetime import datetime, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from stageline.schemas.responses.latest_run import (
+    ArtifactParams,
+    BuildParams,
+    LatestRunStage,
+    PipelineLatestRun,
+)
+from stageline.schemas.responses.pipelines import (
+    PipelineConcurrency,
+    PipelineDetail,
+    PipelineItem,
+    PipelineVariable,
+)
+from stageline.schemas.responses.runs import (
+    RunDetail,
+    RunDetailJob,
+    RunDetailStage,
+    RunDetailStep,
+)
 from stageline.store.tables import Artifact, JobRun, Pipeline, PipelineRun, StageRun, StepRun
 
 STAGE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -34,7 +52,7 @@ SECRET_MASK = "******"
 """Shown instead of a secret variable's value; sent back unchanged, it keeps the stored one."""
 
 
-def masked_variable(variable: dict[str, Any]) -> dict[str, Any]:
+def masked_variable(variable: PipelineVariable) -> PipelineVariable:
     if not variable.get("is_secret") or not variable.get("value"):
         return variable
     return {**variable, "value": SECRET_MASK}
@@ -75,11 +93,13 @@ class Renderer:
     def detail_url(self, project_id: str, pipeline_id: str, run_id: str) -> str:
         return f"{self.pipeline_url(project_id, pipeline_id)}/runs/{run_id}"
 
-    def latest_run(self, run: LatestRunSource, *, include_stage_id: bool = False) -> dict[str, Any]:
+    def latest_run(
+        self, run: LatestRunSource, *, include_stage_id: bool = False
+    ) -> PipelineLatestRun:
         """The 14 keys of PipelineLatestRun, from the run row alone (its stage summary)."""
-        stages = []
+        stages: list[LatestRunStage] = []
         for stage in run.stage_summary:
-            item: dict[str, Any] = {
+            item: LatestRunStage = {
                 "name": stage["name"],
                 "sequence": stage["sequence"],
                 "status": stage["status"],
@@ -98,8 +118,9 @@ class Renderer:
             "status": run.status,
             "run_number": run.run_number,
             "trigger_type": run.trigger_type,
-            "build_params": run.build_params,
-            "artifact_params": run.artifact_params,
+            # Stored by the scheduler with exactly these keys (engine.scheduler).
+            "build_params": cast(BuildParams | None, run.build_params),
+            "artifact_params": cast(ArtifactParams | None, run.artifact_params),
             "start_time": run.start_time,
             "end_time": run.end_time,
             "modify_url": self.modify_url(run.project_id, run.pipeline_id),
@@ -108,7 +129,9 @@ class Renderer:
 
     def pipeline(
         self, pipeline: Pipeline, *, project_name: str, creator_name: str
-    ) -> dict[str, Any]:
+    ) -> PipelineDetail:
+        # Stored as PipelineCreate's `concurrency_control.model_dump(exclude_none=True)`.
+        concurrency = cast(PipelineConcurrency | None, pipeline.concurrency_control)
         return {
             "id": pipeline.id,
             "name": pipeline.name,
@@ -132,7 +155,7 @@ class Renderer:
             "triggers": pipeline.triggers,
             "group_id": pipeline.group_id,
             "definition": pipeline.definition,
-            "concurrency_control": pipeline.concurrency_control,
+            "concurrency_control": concurrency,
             "deleted": False,
             "banned": False,
             "subject_id": pipeline.id,
@@ -142,7 +165,7 @@ class Renderer:
 
     def pipeline_item(
         self, pipeline: Pipeline, latest: PipelineRun | None, *, project_name: str
-    ) -> dict[str, Any]:
+    ) -> PipelineItem:
         """An element of ListPipelines' `pipelines`."""
         return {
             "pipeline_id": pipeline.id,
@@ -171,10 +194,10 @@ class Renderer:
         artifacts: list[Artifact],
         *,
         now: int,
-    ) -> dict[str, Any]:
+    ) -> RunDetail:
         """ShowPipelineRunDetail: the run with stages → jobs → steps and their statuses."""
 
-        def step_item(step: StepRun) -> dict[str, Any]:
+        def step_item(step: StepRun) -> RunDetailStep:
             return {
                 "id": step.id,
                 "name": step.name,
@@ -194,7 +217,7 @@ class Renderer:
                 "daily_build_number": None,
             }
 
-        def job_item(job: JobRun) -> dict[str, Any]:
+        def job_item(job: JobRun) -> RunDetailJob:
             return {
                 "id": job.id,
                 "category": None,
@@ -216,7 +239,7 @@ class Renderer:
                 "exec_id": job.claimed_by,
             }
 
-        def stage_item(stage: StageRun) -> dict[str, Any]:
+        def stage_item(stage: StageRun) -> RunDetailStage:
             own = [s for s in steps if s.stage_run_id == stage.id]
             return {
                 "id": stage.id,

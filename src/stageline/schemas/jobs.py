@@ -10,11 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator, with_config
 
 JobOutcome = Literal["COMPLETED", "FAILED", "CANCELED"]
 
+SENT_WHOLE = ConfigDict(json_schema_serialization_defaults_required=True)
+"""An assignment goes out as `dataclasses.asdict`, every field present: /openapi.json says so."""
 
+
+@with_config(SENT_WHOLE)
 @dataclass(frozen=True)
 class StepAssignment:
     step_run_id: str
@@ -28,6 +32,7 @@ class StepAssignment:
     """Glob patterns, relative to the workspace, of files to upload once the step completed."""
 
 
+@with_config(SENT_WHOLE)
 @dataclass(frozen=True)
 class JobAssignment:
     job_run_id: str

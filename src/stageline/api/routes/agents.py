@@ -17,6 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stageline.api.deps import ServicesDep, authenticate
+from stageline.api.openapi import error_responses
+from stageline.api.routing import DeclaredRoute
 from stageline.auth.principals import Principal
 from stageline.domain.errors import Forbidden, InvalidInput
 from stageline.schemas.jobs import (
@@ -25,10 +27,14 @@ from stageline.schemas.jobs import (
     EventsApplied,
     Heartbeat,
     HeartbeatReply,
+    JobAssignment,
 )
+from stageline.schemas.responses.service import ArtifactStored
 from stageline.store.blobs import BlobTooLarge
 
-router = APIRouter(prefix="/agent/v1")
+router = APIRouter(
+    prefix="/agent/v1", responses=error_responses(401, 403), route_class=DeclaredRoute
+)
 
 RECHECK_SECONDS = 5.0
 """A waiting claim asks the database at least this often; jobs queued by other processes wake
@@ -45,7 +51,14 @@ async def agent_principal(principal: Annotated[Principal, Depends(authenticate)]
 AgentCaller = Annotated[Principal, Depends(agent_principal)]
 
 
-@router.post("/claim")
+@router.post(
+    "/claim",
+    responses={
+        200: {"model": JobAssignment, "description": "The job, now claimed by this agent."},
+        204: {"description": "No job this agent may take came within `wait_seconds`."},
+        **error_responses(400, 415),
+    },
+)
 async def claim_job(
     agent: AgentCaller, services: ServicesDep, request: Request, body: ClaimRequest
 ) -> Response:
@@ -70,19 +83,31 @@ async def claim_job(
     return Response(status_code=204)
 
 
-@router.post("/jobs/{job_run_id}/events")
+@router.post("/jobs/{job_run_id}/events", responses=error_responses(400, 404, 409, 415))
 def report_events(
     _agent: AgentCaller, services: ServicesDep, job_run_id: str, body: EventBatch
 ) -> EventsApplied:
     return services.dispatcher.report(job_run_id, body)
 
 
-@router.post("/heartbeat")
+@router.post("/heartbeat", responses=error_responses(400, 415))
 def heartbeat(_agent: AgentCaller, services: ServicesDep, body: Heartbeat) -> HeartbeatReply:
     return services.dispatcher.heartbeat(body)
 
 
-@router.put("/jobs/{job_run_id}/artifacts")
+@router.put(
+    "/jobs/{job_run_id}/artifacts",
+    responses=error_responses(400, 404, 409),
+    # The route reads the body as a stream, so FastAPI cannot see it: declared by hand.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
 async def upload_artifact(
     _agent: AgentCaller,
     services: ServicesDep,
@@ -91,7 +116,7 @@ async def upload_artifact(
     dispatch_id: Annotated[str, Query()],
     step_run_id: Annotated[str, Query()],
     name: Annotated[str, Query(min_length=1, max_length=ARTIFACT_NAME_MAX)],
-) -> dict[str, object]:
+) -> ArtifactStored:
     """The request body is the file; stored by content, then recorded for the run."""
     parts = name.split("/")
     if name.startswith("/") or "\\" in name or any(p in {"", ".", ".."} for p in parts):

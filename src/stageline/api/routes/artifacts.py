@@ -1,25 +1,24 @@
 """Artifacts of a run: list them, download one
 (`/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs/{pipeline_run_id}/artifacts…`)."""
 
-from typing import Any
-
-from fastapi import APIRouter
 from starlette.responses import FileResponse
 
 from stageline.api.deps import ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline, find_run
 from stageline.api.render import Renderer, artifact_package_type
+from stageline.api.routing import v5_router
 from stageline.domain.errors import NotFound
+from stageline.schemas.responses.runs import PipelineArtifact, PipelineArtifacts
 from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.tables import Artifact, PipelineRun
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
+router = v5_router("/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
 
 
 @router.get("/{pipeline_run_id}/artifacts")
 def show_pipeline_artifacts(
     caller: ViewerCaller, services: ServicesDep, pipeline_id: str, pipeline_run_id: str
-) -> dict[str, Any]:
+) -> PipelineArtifacts:
     with services.db.reader() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         run = find_run(session, pipeline, pipeline_run_id)
@@ -28,7 +27,18 @@ def show_pipeline_artifacts(
     return {"artifacts": [_artifact(renderer, run, artifact) for artifact in found]}
 
 
-@router.get("/{pipeline_run_id}/artifacts/{artifact_id}/download")
+@router.get(
+    "/{pipeline_run_id}/artifacts/{artifact_id}/download",
+    response_class=FileResponse,  # not JSON: the file itself
+    responses={
+        200: {
+            "description": "The file, named in Content-Disposition.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
 def download_pipeline_artifact(
     caller: ViewerCaller,
     services: ServicesDep,
@@ -49,7 +59,7 @@ def download_pipeline_artifact(
     return FileResponse(path, filename=filename, media_type="application/octet-stream")
 
 
-def _artifact(renderer: Renderer, run: PipelineRun, artifact: Artifact) -> dict[str, Any]:
+def _artifact(renderer: Renderer, run: PipelineRun, artifact: Artifact) -> PipelineArtifact:
     """An `Artifact` of ShowPipelineArtifacts; every field a string, as the SDK declares."""
     return {
         "project_id": run.project_id,

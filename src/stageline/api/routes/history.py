@@ -3,19 +3,21 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from stageline.api.deps import ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline, find_run
+from stageline.api.openapi import error_responses
+from stageline.api.routing import v5_router
 from stageline.schemas.history import RunHistory, StatusChangeRead
 from stageline.store.queries import changes as change_queries
 from stageline.store.queries import runs as run_queries
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
+router = v5_router("/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
 MAX_PAGE = 1000
 
 
-@router.get("/{pipeline_run_id}/history")
+@router.get("/{pipeline_run_id}/history", responses=error_responses(400))
 def show_pipeline_run_history(
     caller: ViewerCaller,
     services: ServicesDep,

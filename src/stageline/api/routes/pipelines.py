@@ -2,22 +2,25 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from sqlalchemy.orm import Session
 
 from stageline.api.deps import AdminCaller, ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline
+from stageline.api.openapi import error_responses
 from stageline.api.render import SECRET_MASK
+from stageline.api.routing import v5_router
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
 from stageline.engine.journal import Actor
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
+from stageline.schemas.responses.pipelines import PipelineDetail, PipelineList, PipelineRef
 from stageline.store.ids import new_id
 from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.tables import Pipeline
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines")
+router = v5_router("/v5/{project_id}/api/pipelines")
 
 
 def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
@@ -71,10 +74,10 @@ def _refuse_duplicate_name(
         raise Conflict(f"name: a pipeline named '{name}' already exists in this project")
 
 
-@router.post("")
+@router.post("", responses=error_responses(400, 409, 415))
 def create_pipeline_new(
     caller: AdminCaller, services: ServicesDep, body: PipelineCreate
-) -> dict[str, str]:
+) -> PipelineRef:
     fields = _stored_fields(body)
     now = services.clock()
     with services.db.writer() as session:
@@ -94,12 +97,12 @@ def create_pipeline_new(
     return {"pipeline_id": pipeline.id}
 
 
-@router.post("/list")
+@router.post("/list", responses=error_responses(400, 415))
 def list_pipelines(
     caller: ViewerCaller,
     services: ServicesDep,
     query: Annotated[PipelineListQuery | None, Body()] = None,
-) -> dict[str, Any]:
+) -> PipelineList:
     query = query or PipelineListQuery()
     with services.db.reader() as session:
         project = identity.read_project(session, project_id=caller.project_id)
@@ -129,7 +132,7 @@ def list_pipelines(
 @router.get("/{pipeline_id}")
 def show_pipeline_detail(
     caller: ViewerCaller, services: ServicesDep, pipeline_id: str
-) -> dict[str, Any]:
+) -> PipelineDetail:
     with services.db.reader() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         project = identity.read_project(session, project_id=caller.project_id)
@@ -142,10 +145,10 @@ def show_pipeline_detail(
     )
 
 
-@router.put("/{pipeline_id}")
+@router.put("/{pipeline_id}", responses=error_responses(400, 409, 415))
 def update_pipeline_info(
     caller: AdminCaller, services: ServicesDep, pipeline_id: str, body: PipelineCreate
-) -> dict[str, str]:
+) -> PipelineRef:
     fields = _stored_fields(body)
     with services.db.writer() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
@@ -157,7 +160,7 @@ def update_pipeline_info(
 
 
 @router.delete("/{pipeline_id}")
-def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> dict[str, str]:
+def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> PipelineRef:
     """Soft delete: the pipeline disappears from every read at once; unfinished runs stop."""
     services.engine.delete_pipeline(
         project_id=caller.project_id,

@@ -3,12 +3,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from stageline.api.deps import DeveloperCaller, ServicesDep
+from stageline.api.openapi import error_responses
+from stageline.api.routing import v5_router
 from stageline.engine.runs import Reviewer, RunScope
+from stageline.schemas.responses.runs import Success
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
+router = v5_router("/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
 Comment = Annotated[str | None, Query(max_length=1024)]
 
 
@@ -19,7 +22,7 @@ def _decide(
     *,
     approve: bool,
     comment: str | None = None,
-) -> dict[str, bool]:
+) -> Success:
     """Decide the review `ids` = (pipeline, run, job or None for a stage entry, step)."""
     pipeline_id, run_id, job_run_id, step_run_id = ids
     principal = caller.principal
@@ -34,7 +37,10 @@ def _decide(
     return {"success": True}
 
 
-@router.post("/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/pass")
+@router.post(
+    "/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/pass",
+    responses=error_responses(400, 409),
+)
 def accept_manual_review(
     caller: DeveloperCaller,
     services: ServicesDep,
@@ -43,13 +49,16 @@ def accept_manual_review(
     job_run_id: str,
     step_run_id: str,
     approval_description: Comment = None,
-) -> dict[str, bool]:
+) -> Success:
     """Pass a review job; with check_strategy `all` it passes once every approver did."""
     ids = (pipeline_id, pipeline_run_id, job_run_id, step_run_id)
     return _decide(caller, services, ids, approve=True, comment=approval_description)
 
 
-@router.post("/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/refuse")
+@router.post(
+    "/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/refuse",
+    responses=error_responses(400, 409),
+)
 def reject_manual_review(
     caller: DeveloperCaller,
     services: ServicesDep,
@@ -58,20 +67,20 @@ def reject_manual_review(
     job_run_id: str,
     step_run_id: str,
     approval_description: Comment = None,
-) -> dict[str, bool]:
+) -> Success:
     """Refuse a review job: it FAILS at once, whatever the strategy."""
     ids = (pipeline_id, pipeline_run_id, job_run_id, step_run_id)
     return _decide(caller, services, ids, approve=False, comment=approval_description)
 
 
-@router.post("/{pipeline_run_id}/steps/{step_run_id}/manual/pass")
+@router.post("/{pipeline_run_id}/steps/{step_run_id}/manual/pass", responses=error_responses(409))
 def accept_checkpoint(
     caller: DeveloperCaller,
     services: ServicesDep,
     pipeline_id: str,
     pipeline_run_id: str,
     step_run_id: str,
-) -> dict[str, bool]:
+) -> Success:
     """Pass a stage-entry review (a checkpoint step in the stage's `pre`)."""
     return _decide(
         caller, services, (pipeline_id, pipeline_run_id, None, step_run_id), approve=True

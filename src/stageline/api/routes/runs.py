@@ -3,30 +3,40 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 
 from stageline.api.deps import DeveloperCaller, ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline, find_run
+from stageline.api.openapi import error_responses
+from stageline.api.routing import v5_router
 from stageline.domain.errors import InvalidInput, RunNotFound, StepNotFound
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.journal import Actor
 from stageline.engine.runs import RunScope
 from stageline.engine.scheduler import Executor
+from stageline.schemas.responses.runs import (
+    LogWindow,
+    RunDetail,
+    RunList,
+    RunStarted,
+    StepOutputs,
+    Success,
+)
 from stageline.schemas.runs import LogQuery, RunCreate, RunListQuery, RunRetry
 from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.queries import logs as log_queries
 from stageline.store.queries import runs as run_queries
 
-router = APIRouter(prefix="/v5/{project_id}/api/pipelines/{pipeline_id}")
+router = v5_router("/v5/{project_id}/api/pipelines/{pipeline_id}")
 
 
-@router.post("/run")
+@router.post("/run", responses=error_responses(400, 409, 415))
 def run_pipeline(
     caller: DeveloperCaller,
     services: ServicesDep,
     pipeline_id: str,
     body: Annotated[RunCreate | None, Body()] = None,
-) -> dict[str, Any]:
+) -> RunStarted:
     principal = caller.principal
     run_id = services.engine.start_run(
         project_id=caller.project_id,
@@ -38,10 +48,10 @@ def run_pipeline(
     return {"pipeline_run_id": run_id}
 
 
-@router.post("/pipeline-runs/{pipeline_run_id}/stop")
+@router.post("/pipeline-runs/{pipeline_run_id}/stop", responses=error_responses(409))
 def stop_pipeline_run(
     caller: DeveloperCaller, services: ServicesDep, pipeline_id: str, pipeline_run_id: str
-) -> dict[str, bool]:
+) -> Success:
     services.engine.stop_run(
         RunScope(caller.project_id, pipeline_id, pipeline_run_id),
         actor=Actor.user(caller.principal.name),
@@ -49,14 +59,14 @@ def stop_pipeline_run(
     return {"success": True}
 
 
-@router.put("/pipeline-runs/{pipeline_run_id}/retry")
+@router.put("/pipeline-runs/{pipeline_run_id}/retry", responses=error_responses(400, 409, 415))
 def retry_pipeline_run(
     caller: DeveloperCaller,
     services: ServicesDep,
     pipeline_id: str,
     pipeline_run_id: str,
     body: Annotated[RunRetry | None, Body()] = None,
-) -> dict[str, bool]:
+) -> Success:
     """Re-run the failed (or canceled) jobs, all or those in `job_run_ids`, in the same run."""
     services.engine.retry_run(
         RunScope(caller.project_id, pipeline_id, pipeline_run_id),
@@ -66,7 +76,12 @@ def retry_pipeline_run(
     return {"success": True}
 
 
-@router.get("/pipeline-runs/{pipeline_run_id}/steps/outputs")
+# The handler builds its list untyped, so the model is named here rather than as its return type.
+@router.get(
+    "/pipeline-runs/{pipeline_run_id}/steps/outputs",
+    response_model=StepOutputs,
+    responses=error_responses(400),
+)
 def show_step_outputs(
     caller: ViewerCaller,
     services: ServicesDep,
@@ -91,14 +106,14 @@ def show_step_outputs(
     return {"step_outputs": outputs, "current_system_time": services.clock()}
 
 
-@router.get("/pipeline-runs/detail")
+@router.get("/pipeline-runs/detail", responses=error_responses(400))
 def show_pipeline_run_detail(
     caller: ViewerCaller,
     services: ServicesDep,
     pipeline_id: str,
     pipeline_run_id: str | None = None,
     pipeline_run_number: str | None = None,
-) -> dict[str, Any]:
+) -> RunDetail:
     """By ID, by number, or — with neither — the latest run."""
     with services.db.reader() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id)
@@ -128,13 +143,13 @@ def show_pipeline_run_detail(
     )
 
 
-@router.post("/pipeline-runs/list")
+@router.post("/pipeline-runs/list", responses=error_responses(400, 415))
 def list_pipeline_runs(
     caller: ViewerCaller,
     services: ServicesDep,
     pipeline_id: str,
     query: Annotated[RunListQuery | None, Body()] = None,
-) -> dict[str, Any]:
+) -> RunList:
     query = query or RunListQuery()
     with services.db.reader() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id)
@@ -158,7 +173,10 @@ def list_pipeline_runs(
     }
 
 
-@router.post("/pipeline-runs/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/logs")
+@router.post(
+    "/pipeline-runs/{pipeline_run_id}/jobs/{job_run_id}/steps/{step_run_id}/logs",
+    responses=error_responses(400, 415),
+)
 def show_pipeline_log(
     caller: ViewerCaller,
     services: ServicesDep,
@@ -167,7 +185,7 @@ def show_pipeline_log(
     job_run_id: str,
     step_run_id: str,
     query: LogQuery,
-) -> dict[str, Any]:
+) -> LogWindow:
     """A window of a step's log by line offsets; `end_offset` of the answer is where to go on.
 
     `has_more` is true while more lines exist past the window or the step is still running.

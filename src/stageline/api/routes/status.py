@@ -2,18 +2,33 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stageline.api.deps import Services, ServicesDep, ViewerCaller
+from stageline.api.openapi import error_responses
+from stageline.api.routing import v5_router
 from stageline.domain.errors import InvalidInput
 from stageline.schemas.common import CodeArtsId
+from stageline.schemas.responses.latest_run import PipelineLatestRun
 
-router = APIRouter()
+router = v5_router()
 
 
-@router.post("/v5/{project_id}/api/pipelines/status")
+# The body is joined from pre-rendered elements (api.status_cache), never re-serialised: the
+# model is only declared.
+@router.post(
+    "/v5/{project_id}/api/pipelines/status",
+    responses={
+        200: {
+            "model": list[PipelineLatestRun],
+            "description": "The latest run of each requested pipeline that has one, in request"
+            " order; a pipeline without runs, unknown or deleted is absent.",
+        },
+        **error_responses(400, 415),
+    },
+)
 async def batch_show_pipelines_latest_status(
     caller: ViewerCaller,
     services: ServicesDep,
