@@ -6,6 +6,9 @@ One rule set, written as an ordered list of (condition, result) pairs: the first
 from collections.abc import Callable, Collection
 
 from stageline.domain.statuses import (
+    STAGE_HELD,
+    STAGE_MOVING,
+    STAGE_NOT_RUN,
     STAGE_STARTED,
     STAGE_TERMINAL,
     RunStatus,
@@ -38,7 +41,7 @@ STAGE_RULES: tuple[Rule, ...] = (
     (_all_in(S.UNSELECTED), S.UNSELECTED),
     (_all_in(S.IGNORED), S.IGNORED),
     (_all_in(S.SUSPEND), S.SUSPEND),
-    (_all_in(S.SKIPPED, S.UNSELECTED), S.SKIPPED),
+    (_all_in(*STAGE_NOT_RUN), S.SKIPPED),
     (_any_is(S.RUNNING), S.RUNNING),
     (_any_is(S.REDISPATCH), S.REDISPATCH),
     (_any_is(S.PAUSED), S.PAUSED),
@@ -68,7 +71,7 @@ def run_status(stage_statuses: Collection[StageStatus]) -> RunStatus:
     async jobs still run is RUNNING; their failure (ASYNC_FAILED) does not fail it.
     """
     statuses = frozenset(stage_statuses) - {S.UNSELECTED}
-    if statuses & {S.RUNNING, S.QUEUED, S.REDISPATCH, S.ASYNC_RUNNING}:
+    if statuses & STAGE_MOVING:
         return RunStatus.RUNNING
     if S.PAUSED in statuses:
         return RunStatus.PAUSED
@@ -78,7 +81,7 @@ def run_status(stage_statuses: Collection[StageStatus]) -> RunStatus:
         return RunStatus.CANCELED
     if statuses and statuses <= {S.IGNORED}:
         return RunStatus.IGNORED
-    if statuses and statuses <= {S.SUSPEND, S.INIT} and S.SUSPEND in statuses:
+    if statuses and statuses <= STAGE_HELD and S.SUSPEND in statuses:
         return RunStatus.SUSPEND
     if S.INIT in statuses or S.SUSPEND in statuses:
         return RunStatus.RUNNING
