@@ -164,15 +164,14 @@ class RunEngine:
             pipeline = _live_pipeline(session, project_id, pipeline_id)
             tree = plan_run(pipeline, request, executor=executor, trigger=trigger, now=journal.now)
             admitted = self._admission(session, pipeline, exclude=tree.run.id)
-            tree.run.status = admitted
             tree.run.run_number = pipeline_queries.next_run_number(
                 session, pipeline_id=pipeline.id, run_id=tree.run.id
             )
-            run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
             state = RunState(
                 session, tree.run, journal, stages=tree.stages, jobs=tree.jobs, steps=tree.steps
             )
-            admit(state)
+            admit(state, admitted)
+            run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
             if admitted != RunStatus.RUNNING:
                 _hold(state, admitted)
             queued = advance(state)

@@ -90,17 +90,19 @@ def apply_run(state: RunState, target: RunStatus, *, intent: Intent = Intent.PRO
     return decision
 
 
-def admit(state: RunState) -> Decision:
-    """Record a new run's creation: its admitted status and its planned stages, jobs and steps
-    must be what the table lets work be created as. Refused creations raise: they are bugs."""
+def admit(state: RunState, admitted: RunStatus) -> Decision:
+    """Create a new run as `admitted` (what admission decided) and record its creation: that
+    status and its planned stages, jobs and steps must be what the table lets work be created
+    as. Refused creations raise: they are bugs."""
     run = state.run
-    decision = decide(None, RunStatus(run.status))
+    decision = decide(None, admitted)
     work: list[Work] = [*state.stages, *state.jobs, *state.steps]
     for item in work:
         planned = decide(None, S(item.status))
         assert planned.accepted, planned.reason
     assert decision.accepted, decision.reason
-    state.journal.record(run, "run", run.id, None, run.status)
+    run.status = admitted
+    state.journal.record(run, "run", run.id, None, admitted)
     return decision
 
 
