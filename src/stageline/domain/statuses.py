@@ -85,8 +85,6 @@ STAGE_SUCCESSFUL = frozenset(
     {S.COMPLETED, S.SKIPPED, S.UNSELECTED, S.ASYNC_RUNNING, S.ASYNC_FAILED}
 )
 """Outcomes that let the next stage start (async jobs never hold a pipeline back)."""
-STAGE_NOT_RUN = frozenset({S.SKIPPED, S.UNSELECTED})
-"""Work that did not run and never will: a stage whose jobs are all so shows SKIPPED."""
 STAGE_MOVING = frozenset({S.RUNNING, S.QUEUED, S.REDISPATCH, S.ASYNC_RUNNING})
 """A run with a stage in one of these is RUNNING."""
 STAGE_HELD = frozenset({S.SUSPEND, S.INIT})
