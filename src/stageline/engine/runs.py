@@ -124,8 +124,9 @@ class RunEngine:
             if run is None:
                 raise RunNotFound(f"pipeline run {run_id} not found")
             state = RunState(session, run, journal)
+            was_active = run.status in RUN_ACTIVE  # before the command: a stop ends it itself
             yield state
-            queued = self._settle(state)
+            queued = self._settle(state, was_active=was_active)
             journal.flush(session)
         if queued:
             self.wake()
@@ -134,9 +135,9 @@ class RunEngine:
         if self.on_queued is not None:
             self.on_queued()
 
-    def _settle(self, state: RunState) -> bool:
-        """Advance the run; when that ends it, start runs its concurrency limit held back."""
-        was_active = state.run.status in RUN_ACTIVE
+    def _settle(self, state: RunState, *, was_active: bool) -> bool:
+        """Advance the run; when the transaction ended it (the command or the advance), start
+        runs its concurrency limit held back."""
         queued = advance(state)
         if was_active and state.run.status in RUN_TERMINAL:
             queued |= self._release_suspended(state.session, state.run.pipeline_id, state.journal)
