@@ -48,7 +48,7 @@ def apply(
     at once (a stage without jobs, a review decided) still shows when it started. `message` is
     set on jobs and steps that move. RETRY and REDISPATCH clear what the earlier attempt left.
     """
-    via = S.RUNNING if started else None
+    via = S.RUNNING if started and item.start_time is None else None  # not run yet
     decision = route(S(item.status), target, intent, via=via)
     if not decision.accepted and intent is not Intent.PROGRESS and item.status == target:
         decision = Decision(accepted=True)  # restarted where it stands: no change, but reset
