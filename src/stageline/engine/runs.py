@@ -214,7 +214,8 @@ class RunEngine:
                 if run is None or run.status in RUN_TERMINAL:
                     continue
                 state = RunState(session, run, journal)
-                _cancel(state, f"canceled by {actor.name}: the pipeline was deleted")
+                message = f"canceled by {actor.name}: the pipeline was deleted"
+                _cancel(state, message, clean_up=False)
                 advance(state)
             journal.record_deletion(project_id=project_id, pipeline_id=pipeline_id)
             journal.flush(session)
@@ -349,14 +350,15 @@ def _hold(state: RunState, admitted: RunStatus) -> None:
     roll_up(state)
 
 
-def _cancel(state: RunState, message: str) -> None:
-    """Cancel what has not ended, keeping clean-up jobs that have yet to run."""
+def _cancel(state: RunState, message: str, *, clean_up: bool = True) -> None:
+    """Cancel what has not ended, keeping clean-up jobs that have yet to run (unless not
+    `clean_up`: a deleted pipeline's runs end at once)."""
     run = state.run
     run.stop_requested_at = state.now
     cleanup_stages = set()
     for job in state.jobs:
         stage = state.stage_of(job)
-        if _is_cleanup(job) and stage.status in STAGE_ACTIVE and job.status == S.INIT:
+        if clean_up and _is_cleanup(job) and stage.status in STAGE_ACTIVE and job.status == S.INIT:
             cleanup_stages.add(stage.id)
             continue
         apply(state, job, S.CANCELED, message=message)
