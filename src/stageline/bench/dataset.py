@@ -14,6 +14,7 @@ from typing import Any
 
 from stageline.auth import accounts
 from stageline.auth.roles import Role
+from stageline.domain.statuses import RUN_IN_PROGRESS
 from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import bulk
@@ -99,7 +100,7 @@ def _stage_plan(
         if status == "COMPLETED" or index < stop_at:
             plan.append(("COMPLETED", clock, clock + took))
         elif index == stop_at:
-            end = None if status in {"RUNNING", "PAUSED"} else clock + took
+            end = None if status in RUN_IN_PROGRESS else clock + took
             plan.append((status, clock, end))
         else:
             plan.append(("CANCELED" if status == "CANCELED" else "INIT", None, None))
@@ -244,7 +245,7 @@ class Generator:
         start = 1_700_000_000_000 + number * 3_600_000 + rng.randrange(3_600_000)
         plan = _stage_plan(rng, status, self.stages, start)
         ends = [end for _, _, end in plan if end is not None]
-        end_time = None if status in {"RUNNING", "PAUSED"} else max(ends, default=start)
+        end_time = None if status in RUN_IN_PROGRESS else max(ends, default=start)
         source = self._sources[pipeline_id]
         params = source["params"]
         stage_ids = [_hex_id(rng) for _ in plan]

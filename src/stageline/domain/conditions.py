@@ -43,7 +43,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stageline.domain.errors import InvalidInput
-from stageline.domain.statuses import StageStatus
+from stageline.domain.statuses import (
+    STAGE_CONDITION_FAILED,
+    STAGE_CONDITION_SUCCEEDED,
+    StageStatus,
+)
 
 DEFAULT_CONDITION = "${{ default() }}"
 
@@ -68,8 +72,6 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge,
 }
 _KEYWORDS: dict[str, _Value] = {"true": True, "false": False, "null": None}
-_SUCCEEDED = frozenset({StageStatus.COMPLETED, StageStatus.UNSELECTED})
-_FAILED = frozenset({StageStatus.FAILED, StageStatus.ASYNC_FAILED})
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _TOKEN = re.compile(
     rf"(?P<space>\s+)|(?P<number>{_NUMBER.pattern})|(?P<string>'(?:[^']|'')*')"
@@ -332,8 +334,8 @@ def _status(name: str, context: ConditionContext) -> bool:
     if context.run_cancelled:
         return False
     if name == "failure":
-        return context.run_failed or any(need in _FAILED for need in context.needs)
-    return all(need in _SUCCEEDED for need in context.needs)
+        return context.run_failed or any(need in STAGE_CONDITION_FAILED for need in context.needs)
+    return all(need in STAGE_CONDITION_SUCCEEDED for need in context.needs)
 
 
 def _evaluate(node: _Node, context: ConditionContext) -> _Value:

@@ -1,11 +1,15 @@
 """Derive a stage's status from its jobs' statuses and a run's from its stages'.
 
 One rule set, written as an ordered list of (condition, result) pairs: the first that holds wins.
+Work left out of the run (UNSELECTED) is neutral to both: a stage is derived from its chosen
+jobs, a run from its chosen stages, and only when nothing was chosen is the stage UNSELECTED.
 """
 
 from collections.abc import Callable, Collection
 
 from stageline.domain.statuses import (
+    STAGE_HELD,
+    STAGE_MOVING,
     STAGE_STARTED,
     STAGE_TERMINAL,
     RunStatus,
@@ -35,10 +39,9 @@ def _all_terminal(children: Collection[StageStatus]) -> bool:
 
 
 STAGE_RULES: tuple[Rule, ...] = (
-    (_all_in(S.UNSELECTED), S.UNSELECTED),
     (_all_in(S.IGNORED), S.IGNORED),
     (_all_in(S.SUSPEND), S.SUSPEND),
-    (_all_in(S.SKIPPED, S.UNSELECTED), S.SKIPPED),
+    (_all_in(S.SKIPPED), S.SKIPPED),
     (_any_is(S.RUNNING), S.RUNNING),
     (_any_is(S.REDISPATCH), S.REDISPATCH),
     (_any_is(S.PAUSED), S.PAUSED),
@@ -53,9 +56,16 @@ STAGE_RULES: tuple[Rule, ...] = (
 
 
 def stage_status(job_statuses: Collection[StageStatus]) -> StageStatus:
-    """The status a stage shows given its jobs' statuses (a stage with no jobs is COMPLETED)."""
+    """The status a stage shows given its jobs' statuses (a stage with no jobs is COMPLETED).
+
+    UNSELECTED jobs do not count: an unchosen job is not ended work, so a stage whose chosen
+    jobs are INIT, QUEUED or SUSPEND has not started, whatever it left out.
+    """
+    chosen = [status for status in job_statuses if status != S.UNSELECTED]
+    if job_statuses and not chosen:
+        return S.UNSELECTED
     for holds, result in STAGE_RULES:
-        if job_statuses and holds(job_statuses):
+        if chosen and holds(chosen):
             return result
     return S.COMPLETED
 
@@ -68,7 +78,7 @@ def run_status(stage_statuses: Collection[StageStatus]) -> RunStatus:
     async jobs still run is RUNNING; their failure (ASYNC_FAILED) does not fail it.
     """
     statuses = frozenset(stage_statuses) - {S.UNSELECTED}
-    if statuses & {S.RUNNING, S.QUEUED, S.REDISPATCH, S.ASYNC_RUNNING}:
+    if statuses & STAGE_MOVING:
         return RunStatus.RUNNING
     if S.PAUSED in statuses:
         return RunStatus.PAUSED
@@ -78,7 +88,7 @@ def run_status(stage_statuses: Collection[StageStatus]) -> RunStatus:
         return RunStatus.CANCELED
     if statuses and statuses <= {S.IGNORED}:
         return RunStatus.IGNORED
-    if statuses and statuses <= {S.SUSPEND, S.INIT} and S.SUSPEND in statuses:
+    if statuses and statuses <= STAGE_HELD and S.SUSPEND in statuses:
         return RunStatus.SUSPEND
     if S.INIT in statuses or S.SUSPEND in statuses:
         return RunStatus.RUNNING

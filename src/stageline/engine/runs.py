@@ -124,8 +124,9 @@ class RunEngine:
             if run is None:
                 raise RunNotFound(f"pipeline run {run_id} not found")
             state = RunState(session, run, journal)
+            was_active = run.status in RUN_ACTIVE  # before the command: a stop ends it itself
             yield state
-            queued = self._settle(state)
+            queued = self._settle(state, was_active=was_active)
             journal.flush(session)
         if queued:
             self.wake()
@@ -134,9 +135,9 @@ class RunEngine:
         if self.on_queued is not None:
             self.on_queued()
 
-    def _settle(self, state: RunState) -> bool:
-        """Advance the run; when that ends it, start runs its concurrency limit held back."""
-        was_active = state.run.status in RUN_ACTIVE
+    def _settle(self, state: RunState, *, was_active: bool) -> bool:
+        """Advance the run; when the transaction ended it (the command or the advance), start
+        runs its concurrency limit held back."""
         queued = advance(state)
         if was_active and state.run.status in RUN_TERMINAL:
             queued |= self._release_suspended(state.session, state.run.pipeline_id, state.journal)
@@ -164,15 +165,14 @@ class RunEngine:
             pipeline = _live_pipeline(session, project_id, pipeline_id)
             tree = plan_run(pipeline, request, executor=executor, trigger=trigger, now=journal.now)
             admitted = self._admission(session, pipeline, exclude=tree.run.id)
-            tree.run.status = admitted
             tree.run.run_number = pipeline_queries.next_run_number(
                 session, pipeline_id=pipeline.id, run_id=tree.run.id
             )
-            run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
             state = RunState(
                 session, tree.run, journal, stages=tree.stages, jobs=tree.jobs, steps=tree.steps
             )
-            admit(state)
+            admit(state, admitted)
+            run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
             if admitted != RunStatus.RUNNING:
                 _hold(state, admitted)
             queued = advance(state)
@@ -214,7 +214,8 @@ class RunEngine:
                 if run is None or run.status in RUN_TERMINAL:
                     continue
                 state = RunState(session, run, journal)
-                _cancel(state, f"canceled by {actor.name}: the pipeline was deleted")
+                message = f"canceled by {actor.name}: the pipeline was deleted"
+                _cancel(state, message, clean_up=False)
                 advance(state)
             journal.record_deletion(project_id=project_id, pipeline_id=pipeline_id)
             journal.flush(session)
@@ -349,14 +350,15 @@ def _hold(state: RunState, admitted: RunStatus) -> None:
     roll_up(state)
 
 
-def _cancel(state: RunState, message: str) -> None:
-    """Cancel what has not ended, keeping clean-up jobs that have yet to run."""
+def _cancel(state: RunState, message: str, *, clean_up: bool = True) -> None:
+    """Cancel what has not ended, keeping clean-up jobs that have yet to run (unless not
+    `clean_up`: a deleted pipeline's runs end at once)."""
     run = state.run
     run.stop_requested_at = state.now
     cleanup_stages = set()
     for job in state.jobs:
         stage = state.stage_of(job)
-        if _is_cleanup(job) and stage.status in STAGE_ACTIVE and job.status == S.INIT:
+        if clean_up and _is_cleanup(job) and stage.status in STAGE_ACTIVE and job.status == S.INIT:
             cleanup_stages.add(stage.id)
             continue
         apply(state, job, S.CANCELED, message=message)

@@ -34,7 +34,9 @@ class RunState:
         self.run = run
         self.journal = journal
         self.stages = run_queries.list_stages(session, run_id=run.id) if stages is None else stages
-        self.jobs = run_queries.list_jobs(session, run_id=run.id) if jobs is None else jobs
+        if jobs is None:
+            jobs = _in_pipeline_order(self.stages, run_queries.list_jobs(session, run_id=run.id))
+        self.jobs = jobs
         if steps is not None:
             self.steps = steps
 
@@ -83,3 +85,11 @@ class RunState:
 
     def queued_jobs(self) -> int:
         return sum(j.status in STAGE_WAITING_FOR_AGENT and j.claimed_by is None for j in self.jobs)
+
+
+def _in_pipeline_order(stages: list[StageRun], jobs: list[JobRun]) -> list[JobRun]:
+    """Jobs stage by stage, as the run was planned. The store orders them by `sequence`, their
+    place in their own stage, which ties across stages: without this, the order in which one
+    transaction changes (and journals) jobs of several stages would be up to the database."""
+    place = {stage.id: index for index, stage in enumerate(stages)}
+    return sorted(jobs, key=lambda job: (place[job.stage_run_id], job.sequence))

@@ -48,7 +48,7 @@ def apply(
     at once (a stage without jobs, a review decided) still shows when it started. `message` is
     set on jobs and steps that move. RETRY and REDISPATCH clear what the earlier attempt left.
     """
-    via = S.RUNNING if started else None
+    via = S.RUNNING if started and item.start_time is None else None  # not run yet
     decision = route(S(item.status), target, intent, via=via)
     if not decision.accepted and intent is not Intent.PROGRESS and item.status == target:
         decision = Decision(accepted=True)  # restarted where it stands: no change, but reset
@@ -90,17 +90,19 @@ def apply_run(state: RunState, target: RunStatus, *, intent: Intent = Intent.PRO
     return decision
 
 
-def admit(state: RunState) -> Decision:
-    """Record a new run's creation: its admitted status and its planned stages, jobs and steps
-    must be what the table lets work be created as. Refused creations raise: they are bugs."""
+def admit(state: RunState, admitted: RunStatus) -> Decision:
+    """Create a new run as `admitted` (what admission decided) and record its creation: that
+    status and its planned stages, jobs and steps must be what the table lets work be created
+    as. Refused creations raise: they are bugs."""
     run = state.run
-    decision = decide(None, RunStatus(run.status))
+    decision = decide(None, admitted)
     work: list[Work] = [*state.stages, *state.jobs, *state.steps]
     for item in work:
         planned = decide(None, S(item.status))
         assert planned.accepted, planned.reason
     assert decision.accepted, decision.reason
-    state.journal.record(run, "run", run.id, None, run.status)
+    run.status = admitted
+    state.journal.record(run, "run", run.id, None, admitted)
     return decision
 
 

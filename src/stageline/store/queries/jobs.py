@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import and_, case, select, update
 from sqlalchemy.orm import Session
 
+from stageline.domain.statuses import STAGE_WAITING_FOR_AGENT
 from stageline.store.tables import JobRun
 
-CLAIMABLE = ("QUEUED", "REDISPATCH")
+CLAIMABLE = tuple(sorted(STAGE_WAITING_FOR_AGENT))
+"""The jobs an agent may claim, in a fixed order (the statement's parameters never vary)."""
 CANDIDATES_PER_CLAIM = 50
 """Oldest unclaimed jobs of the pool looked at per claim; the first whose labels fit is taken."""
 
