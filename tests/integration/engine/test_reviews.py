@@ -99,10 +99,10 @@ def test_a_review_passed_by_every_approver_completes_and_the_run_goes_on(rig: Ri
         ("step", "STEP_REVIEW", "PAUSED", "COMPLETED"),
         ("job", "REVIEW", "PAUSED", "COMPLETED"),
         ("stage", "APPROVE", "PAUSED", "COMPLETED"),
-        ("run", "run", "PAUSED", "RUNNING"),
         ("stage", "DEPLOY", "INIT", "QUEUED"),
         ("job", "SHIP", "INIT", "QUEUED"),
         ("step", "STEP_SHIP", "INIT", "QUEUED"),
+        ("run", "run", "PAUSED", "RUNNING"),
     ]
     assert {(c.actor_kind, c.actor, c.at) for c in changes} == {("user", "bob", T0 + 2_000)}
 
@@ -171,10 +171,10 @@ def test_a_stage_entry_review_holds_the_stage_s_jobs_until_it_is_passed(rig: Rig
     assert hops(changes) == [
         ("step", "GATE", "PAUSED", "COMPLETED"),
         ("stage", "GATED", "PAUSED", "RUNNING"),
-        ("run", "run", "PAUSED", "RUNNING"),
         ("job", "WORK", "INIT", "QUEUED"),
         ("step", "STEP_WORK", "INIT", "QUEUED"),
         ("stage", "GATED", "RUNNING", "QUEUED"),
+        ("run", "run", "PAUSED", "RUNNING"),
     ]
     assert {(c.actor_kind, c.actor, c.at) for c in changes} == {("user", "carol", T0 + 1_000)}
     assert rig.claim().job.name == "WORK"
