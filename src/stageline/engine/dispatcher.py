@@ -15,6 +15,7 @@ import secrets
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -40,7 +41,7 @@ from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.queries import jobs as job_queries
 from stageline.store.queries import logs as log_queries
 from stageline.store.queries import runs as run_queries
-from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
+from stageline.store.tables import JobRun, StepRun
 
 log = logging.getLogger(__name__)
 AGENT = Actor.agent("agent")
@@ -66,24 +67,23 @@ class LeasePolicy:
         return int(self.lease_seconds * 1000)
 
 
-def job_environment(
-    pipeline: Pipeline, run: PipelineRun, stage: StageRun, job: JobRun
-) -> dict[str, str]:
-    """Run metadata and variables as every step of the job sees them (documented in README)."""
-    params = run.build_params or {}
+def job_environment(context: Any, job: JobRun) -> dict[str, str]:
+    """Run metadata and variables as every step of the job sees them (documented in README);
+    `context` has the columns of `store.queries.runs.JOB_CONTEXT_COLUMNS`."""
+    params = context.build_params or {}
     commit = params.get("commit_id") or ""
     env = {
         "CI": "true",
         "STAGELINE": "true",
-        "PROJECT_ID": run.project_id,
-        "PIPELINE_ID": pipeline.id,
-        "PIPELINE_NAME": pipeline.name,
-        "PIPELINE_RUN_ID": run.id,
-        "RUN_NUMBER": str(run.run_number),
-        "PIPELINE_NUMBER": str(run.run_number),
-        "TRIGGER_TYPE": run.trigger_type,
-        "EXECUTOR_ID": run.executor_id,
-        "EXECUTE_USER": run.executor_name,
+        "PROJECT_ID": context.project_id,
+        "PIPELINE_ID": context.pipeline_id,
+        "PIPELINE_NAME": context.pipeline_name,
+        "PIPELINE_RUN_ID": context.run_id,
+        "RUN_NUMBER": str(context.run_number),
+        "PIPELINE_NUMBER": str(context.run_number),
+        "TRIGGER_TYPE": context.trigger_type,
+        "EXECUTOR_ID": context.executor_id,
+        "EXECUTE_USER": context.executor_name,
         "COMMIT_ID": commit,
         "COMMIT_ID_SHORT": commit[:8],
         "COMMIT_MESSAGE": params.get("message") or "",
@@ -94,11 +94,11 @@ def job_environment(
         "TAG": params.get("tag") or "",
         "MERGE_ID": params.get("merge_id") or "",
         "REPO_URL": params.get("git_url") or "",
-        "STAGE_NAME": stage.name,
+        "STAGE_NAME": context.stage_name,
         "JOB_NAME": job.name,
         "JOB_RUN_ID": job.id,
     }
-    for variable in run.variables:
+    for variable in context.variables:
         env[variable["name"]] = variable["value"]
     return env
 
@@ -110,15 +110,13 @@ def _script(step: StepRun) -> str | None:
 
 
 def build_assignment(session: Session, job: JobRun, policy: LeasePolicy) -> JobAssignment:
-    run = session.get_one(PipelineRun, job.run_id)
-    stage = session.get_one(StageRun, job.stage_run_id)
-    pipeline = session.get_one(Pipeline, run.pipeline_id)
+    context = run_queries.read_job_context(session, job_run_id=job.id)
     steps = run_queries.list_job_steps(session, job_run_id=job.id)
     offsets = log_queries.next_line_numbers(session, step_run_ids=[s.id for s in steps])
     return JobAssignment(
         job_run_id=job.id,
-        run_id=run.id,
-        pipeline_id=pipeline.id,
+        run_id=context.run_id,
+        pipeline_id=context.pipeline_id,
         name=job.name,
         steps=tuple(
             StepAssignment(
@@ -131,8 +129,8 @@ def build_assignment(session: Session, job: JobRun, policy: LeasePolicy) -> JobA
             )
             for s in steps
         ),
-        env=job_environment(pipeline, run, stage, job),
-        secrets=tuple(v["value"] for v in run.variables if v["is_secret"] and v["value"]),
+        env=job_environment(context, job),
+        secrets=tuple(v["value"] for v in context.variables if v["is_secret"] and v["value"]),
         dispatch_id=job.dispatch_id or "",
         lease_seconds=policy.lease_seconds,
     )

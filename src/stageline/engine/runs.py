@@ -50,7 +50,7 @@ from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
-from stageline.store.tables import JobRun, Pipeline, StepRun
+from stageline.store.tables import JobRun, Pipeline, PipelineRun, StepRun
 
 log = logging.getLogger(__name__)
 
@@ -104,32 +104,38 @@ class RunEngine:
     ) -> Iterator[RunState]:
         journal = Journal(now=self.clock(), actor=actor)
         with self.db.writer() as session:
-            if isinstance(scope, RunScope):
-                _live_pipeline(session, scope.project_id, scope.pipeline_id)
-                run_id, pipeline_id = scope.run_id, scope.pipeline_id
-            elif by_job:
-                found = run_queries.read_job_run_id(session, job_run_id=scope)
-                if found is None:
-                    raise JobNotFound(f"job run {scope} not found")
-                run_id, pipeline_id = found, None
-            else:
-                run_id, pipeline_id = scope, None
-            run = run_queries.read_run(
-                session,
-                run_id=run_id,
-                pipeline_id=pipeline_id,
-                for_update=True,
-                without_payload=True,
-            )
-            if run is None:
-                raise RunNotFound(f"pipeline run {run_id} not found")
-            state = RunState(session, run, journal)
-            was_active = run.status in RUN_ACTIVE  # before the command: a stop ends it itself
-            yield state
-            queued = self._settle(state, was_active=was_active)
+            run = self._lock_run(session, scope, by_job=by_job)
+            # One flush at commit: the command's changes are written together, a row each,
+            # instead of being flushed piecemeal before every query the command makes.
+            with session.no_autoflush:
+                state = RunState(session, run, journal)
+                was_active = run.status in RUN_ACTIVE  # before the command: a stop ends it
+                yield state
+                queued = self._settle(state, was_active=was_active)
             journal.flush(session)
         if queued:
             self.wake()
+
+    @staticmethod
+    def _lock_run(session: Session, scope: RunScope | str, *, by_job: bool) -> PipelineRun:
+        """The run `scope` names (a job's run with `by_job`), locked, its payload unloaded."""
+        if by_job:
+            assert isinstance(scope, str)
+            found = run_queries.read_run_of_job(session, job_run_id=scope)
+            if found is None:
+                raise JobNotFound(f"job run {scope} not found")
+            return found
+        if isinstance(scope, RunScope):
+            _live_pipeline(session, scope.project_id, scope.pipeline_id)
+            run_id, pipeline_id = scope.run_id, scope.pipeline_id
+        else:
+            run_id, pipeline_id = scope, None
+        run = run_queries.read_run(
+            session, run_id=run_id, pipeline_id=pipeline_id, for_update=True, without_payload=True
+        )
+        if run is None:
+            raise RunNotFound(f"pipeline run {run_id} not found")
+        return run
 
     def wake(self) -> None:
         if self.on_queued is not None:
@@ -307,6 +313,7 @@ class RunEngine:
         control = pipeline_queries.read_concurrency_control(session, pipeline_id=pipeline_id)
         if not control:
             return False  # nothing is ever held back
+        session.flush()  # the runs counted below must include the one that just ended
         pipeline_queries.lock_pipeline(session, pipeline_id=pipeline_id)
         limit = control.get("concurrency_number") or 0
         queued = False

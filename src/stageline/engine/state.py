@@ -33,6 +33,8 @@ class RunState:
         self.session = session
         self.run = run
         self.journal = journal
+        self.changed = False
+        """Whether the door changed a status of this run in this transaction."""
         self.stages = run_queries.list_stages(session, run_id=run.id) if stages is None else stages
         if jobs is None:
             jobs = _in_pipeline_order(self.stages, run_queries.list_jobs(session, run_id=run.id))

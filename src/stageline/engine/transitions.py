@@ -60,6 +60,7 @@ def apply(
         before = item.status
         _write(item, S(hop), intent, now=state.now)
         state.journal.record(state.run, ENTITY[type(item)], item.id, before, hop)
+        state.changed = True
     if message is not None and not isinstance(item, StageRun):
         item.message = message
     return decision
@@ -87,6 +88,7 @@ def apply_run(state: RunState, target: RunStatus, *, intent: Intent = Intent.PRO
     run.end_time = state.now if target in RUN_TERMINAL else None
     run.updated_at = state.now
     state.journal.record(run, "run", run.id, before, target)
+    state.changed = True
     return decision
 
 
@@ -182,5 +184,8 @@ def roll_up(state: RunState, *, run: bool = True) -> None:
     derived_run = rollup.run_status([S(stage.status) for stage in state.stages])
     if run and derived_run != state.run.status:
         apply_run(state, derived_run)
-    state.run.stage_summary = stage_summary(state.stages)
-    state.run.updated_at = state.now
+    summary = stage_summary(state.stages)
+    if summary != state.run.stage_summary:  # rewriting the same JSON costs an UPDATE of it
+        state.run.stage_summary = summary
+    if state.changed:
+        state.run.updated_at = state.now

@@ -4,7 +4,7 @@ jobs that wait for an agent."""
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import and_, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from stageline.domain.statuses import STAGE_WAITING_FOR_AGENT
@@ -14,6 +14,32 @@ CLAIMABLE = tuple(sorted(STAGE_WAITING_FOR_AGENT))
 """The jobs an agent may claim, in a fixed order (the statement's parameters never vary)."""
 CANDIDATES_PER_CLAIM = 50
 """Oldest unclaimed jobs of the pool looked at per claim; the first whose labels fit is taken."""
+
+
+_CANDIDATES = (
+    select(JobRun.id, JobRun.labels)
+    .where(
+        JobRun.status.in_(CLAIMABLE), JobRun.claimed_by.is_(None), JobRun.pool == bindparam("pool")
+    )
+    .order_by(JobRun.queued_at, JobRun.id)
+    .limit(CANDIDATES_PER_CLAIM)
+)
+_UNCLAIMED = and_(JobRun.id == bindparam("job_run_id"), JobRun.claimed_by.is_(None))
+_LOCK_UNCLAIMED = select(JobRun.id).where(_UNCLAIMED).with_for_update(skip_locked=True)
+_CLAIM = (
+    update(JobRun)
+    .where(_UNCLAIMED)
+    .values(
+        claimed_by=bindparam("claimant"),
+        claimed_at=bindparam("now"),
+        dispatch_id=bindparam("dispatch_id"),
+        dispatch_count=JobRun.dispatch_count + 1,
+        lease_expires_at=bindparam("lease_until"),
+        events_applied=0,
+    )
+    .returning(JobRun)
+)
+"""A compare-and-set on `claimed_by IS NULL`, answering the claimed job."""
 
 
 def claim_next_job(
@@ -33,35 +59,25 @@ def claim_next_job(
     while on SQLite the writer transaction (BEGIN IMMEDIATE) already serializes them. Either
     way the UPDATE is a compare-and-set on `claimed_by IS NULL`: a job is never claimed twice.
     """
-    candidates = (
-        select(JobRun.id, JobRun.labels)
-        .where(JobRun.status.in_(CLAIMABLE), JobRun.claimed_by.is_(None), JobRun.pool == pool)
-        .order_by(JobRun.queued_at, JobRun.id)
-        .limit(CANDIDATES_PER_CLAIM)
-    )
     skip_locked = session.get_bind().dialect.name == "postgresql"
     held = set(labels)
-    for job_run_id, wanted in session.execute(candidates).all():
+    for job_run_id, wanted in session.execute(_CANDIDATES, {"pool": pool}).all():
         if not set(wanted or ()) <= held:
             continue
-        if skip_locked:
-            lock = select(JobRun.id).where(JobRun.id == job_run_id, JobRun.claimed_by.is_(None))
-            if session.scalar(lock.with_for_update(skip_locked=True)) is None:
-                continue  # another claimer holds it right now
-        claimed = session.execute(
-            update(JobRun)
-            .where(JobRun.id == job_run_id, JobRun.claimed_by.is_(None))
-            .values(
-                claimed_by=claimant,
-                claimed_at=now,
-                dispatch_id=dispatch_id,
-                dispatch_count=JobRun.dispatch_count + 1,
-                lease_expires_at=now + lease_ms,
-                events_applied=0,
-            )
+        if skip_locked and session.scalar(_LOCK_UNCLAIMED, {"job_run_id": job_run_id}) is None:
+            continue  # another claimer holds it right now
+        claimed = session.scalar(
+            _CLAIM,
+            {
+                "job_run_id": job_run_id,
+                "claimant": claimant,
+                "now": now,
+                "dispatch_id": dispatch_id,
+                "lease_until": now + lease_ms,
+            },
         )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            return session.get(JobRun, job_run_id)
+        if claimed is not None:
+            return claimed
     return None
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from stageline.store.tables import StepLog
@@ -26,13 +26,16 @@ def append_log_lines(
     )
 
 
+_LAST_LINES = (
+    select(StepLog.step_run_id, func.max(StepLog.line_no))
+    .where(StepLog.step_run_id.in_(bindparam("ids", expanding=True)))
+    .group_by(StepLog.step_run_id)
+)
+
+
 def next_line_numbers(session: Session, *, step_run_ids: Sequence[str]) -> dict[str, int]:
     """For each step, the number its next log line gets (0 for a step with no lines yet)."""
-    rows = session.execute(
-        select(StepLog.step_run_id, func.max(StepLog.line_no))
-        .where(StepLog.step_run_id.in_(step_run_ids))
-        .group_by(StepLog.step_run_id)
-    )
+    rows = session.execute(_LAST_LINES, {"ids": list(step_run_ids)})
     found = {row[0]: row[1] + 1 for row in rows}
     return {step_run_id: found.get(step_run_id, 0) for step_run_id in step_run_ids}
 

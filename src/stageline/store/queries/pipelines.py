@@ -2,7 +2,7 @@
 
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from stageline.store.tables import Pipeline, PipelineRun
@@ -101,9 +101,15 @@ def name_taken(session: Session, *, project_id: str, name: str, except_id: str |
     return session.scalar(query.limit(1)) is not None
 
 
+_CONCURRENCY_CONTROL = select(Pipeline.concurrency_control).where(
+    Pipeline.id == bindparam("pipeline_id")
+)
+
+
 def read_concurrency_control(session: Session, *, pipeline_id: str) -> dict[str, Any] | None:
-    query = select(Pipeline.concurrency_control).where(Pipeline.id == pipeline_id)
-    control: dict[str, Any] | None = session.scalar(query)
+    control: dict[str, Any] | None = session.scalar(
+        _CONCURRENCY_CONTROL, {"pipeline_id": pipeline_id}
+    )
     return control
 
 
