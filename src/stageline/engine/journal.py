@@ -87,8 +87,11 @@ class Journal:
         )
 
     def flush(self, session: Session) -> None:
-        """Append what was recorded to the change log, inside the caller's transaction."""
+        """Append what was recorded to the change log, inside the caller's transaction, as its
+        last statement: the rows changed are written first, so that the append lock (held until
+        commit on PostgreSQL) is held as briefly as possible."""
         if self.rows:
+            session.flush()
             change_queries.append_changes(session, self.rows)
             self.rows = []
 
