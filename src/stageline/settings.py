@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     """How long a server trusts a checked token, access key or role before asking the database
     again (revocations take up to this long to apply; 0 turns the cache off)."""
     bench_routes: bool = False
-    """Serve the benchmark's limit route (`stageline bench` turns it on; never in production)."""
+    """Serve the benchmark's limit route (`make bench` turns it on; never in production)."""
 
     @field_validator("display_timezone")
     @classmethod

@@ -1,6 +1,6 @@
 """The load driver: fixed concurrency for a fixed time over keep-alive connections.
 
-Runs in its own process (`python -m stageline.bench.driver`, configuration as JSON on stdin,
+Runs in its own process (`python -m bench.driver`, configuration as JSON on stdin,
 results as JSON on stdout) so that it competes with the server for nothing but the CPU it is
 pinned to. Plain HTTP/1.1 over asyncio streams: the driver's own cost per request stays small.
 """
@@ -8,11 +8,13 @@ pinned to. Plain HTTP/1.1 over asyncio streams: the driver's own cost per reques
 import asyncio
 import json
 import random
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench.processes import child_env, python_command
 from stageline.auth import signing
 
 
@@ -132,6 +134,21 @@ async def drive(config: DriverConfig) -> DriverResult:
     )
 
 
+def run_driver(config: DriverConfig, *, cpu: int | None) -> dict[str, Any]:
+    """Run the driver in a child process (pinned to `cpu` when given) and return its result."""
+    finished = subprocess.run(
+        python_command("-m", "bench.driver", cpu=cpu),
+        input=json.dumps(asdict(config)),
+        capture_output=True,
+        text=True,
+        check=True,
+        env=child_env(),
+        timeout=config.warmup_seconds + config.duration_seconds + 120,
+    )
+    result: dict[str, Any] = json.loads(finished.stdout)
+    return result
+
+
 def main() -> None:
     config = DriverConfig(**json.loads(sys.stdin.read()))
     result = asyncio.run(drive(config))
@@ -140,23 +157,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def run_driver(config: DriverConfig, *, cpu: int | None) -> dict[str, Any]:
-    """Run the driver in a child process (pinned to `cpu` when given) and return its result."""
-    import shutil
-    import subprocess
-
-    command = [sys.executable, "-m", "stageline.bench.driver"]
-    if cpu is not None and shutil.which("taskset"):
-        command = ["taskset", "-c", str(cpu), *command]
-    finished = subprocess.run(
-        command,
-        input=json.dumps(asdict(config)),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=config.warmup_seconds + config.duration_seconds + 120,
-    )
-    result: dict[str, Any] = json.loads(finished.stdout)
-    return result
