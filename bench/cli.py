@@ -36,8 +36,8 @@ def _scales(text: str) -> list[int]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Measure batch status: scale series, limit route, AK/SK, store floor, "
-        "write load, RSS.",
+        description="Measure batch status: scale series, limit and bare routes, AK/SK, "
+        "store floor, write load, RSS.",
     )
     p.add_argument(
         "--database-url",
@@ -56,7 +56,13 @@ def parser() -> argparse.ArgumentParser:
         "--duration",
         type=_at_least(0.1, float),
         default=10.0,
-        help="seconds each measurement lasts (default 10)",
+        help="measured seconds of each read measurement, split over its repeats (default 10)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=_at_least(1),
+        default=3,
+        help="windows per read measurement; each row is their median (default 3)",
     )
     p.add_argument("--workers", type=_at_least(1), default=2, help="API worker processes")
     p.add_argument("--writers", type=_at_least(1), default=1, help="write-load processes")
@@ -64,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
         "--pin",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="pin the server and the driver to separate CPUs (default: on)",
+        help="pin the servers and the driver to separate CPUs (default: on)",
     )
     p.add_argument("--output", type=Path, default=Path("bench/results/latest.json"))
     return p
@@ -85,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         batch=args.batch,
         concurrency=args.concurrency,
         duration_seconds=args.duration,
+        repeats=args.repeats,
         warmup_seconds=min(2.0, args.duration / 2),
         workers=args.workers,
         writers=args.writers,

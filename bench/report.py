@@ -1,14 +1,18 @@
 """The results of one run: ratios and targets, the printed table, the JSON files.
 
-Every ratio is taken between rows of the same run (same server, data and driver).
+Every ratio is taken between rows of the same run (same server, data and driver), each row the
+median of its windows (`bench/repeats.py`).
 """
 
 import json
 from pathlib import Path
 from typing import Any
 
+from bench.repeats import ratios
+
 TARGETS = {
     "batch_to_limit": (">=", 0.8),
+    "limit_to_bare": (">=", 0.8),
     "p99_growth": ("<=", 1.2),
     "transitions_per_s": (">=", 1000.0),
     "read_p99_under_writes_ratio": ("<=", 1.5),
@@ -22,7 +26,10 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     smallest, largest = scales[min(scales, key=int)], scales[max(scales, key=int)]
     results["batch_rps"] = round(largest["rps"], 1)
     results["limit_rps"] = round(results["limit"]["rps"], 1)
+    results["bare_rps"] = round(results["bare"]["rps"], 1)
     results["batch_to_limit"] = round(largest["rps"] / results["limit"]["rps"], 3)
+    results["limit_to_bare"] = round(results["limit"]["rps"] / results["bare"]["rps"], 3)
+    results["limit_to_bare_per_repeat"] = ratios(results["limit"], results["bare"])
     results["p99_ms"] = {scale: round(r["p99_ms"], 2) for scale, r in scales.items()}
     results["p50_ms"] = {scale: round(r["p50_ms"], 2) for scale, r in scales.items()}
     results["p99_growth"] = round(largest["p99_ms"] / smallest["p99_ms"], 3)
@@ -51,7 +58,8 @@ def table(results: dict[str, Any]) -> str:
         f"{results['workers']} API workers, {pinning}",
         f"{results['pipelines']:,} pipelines x {results['stages']} stages; "
         f"batch of {results['batch']} IDs (80 % with runs, 10 % never run, 10 % unknown); "
-        f"{results['concurrency']} connections x {results['duration_seconds']:.0f} s per row",
+        f"{results['concurrency']} connections; each row the median of {results['repeats']} "
+        f"windows of {results['window_seconds']:.1f} s",
         "",
         f"{'what':<34}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}",
     ]
@@ -65,11 +73,13 @@ def table(results: dict[str, Any]) -> str:
     for scale, r in results["scales"].items():
         row(f"batch, token, {int(scale):,} runs", r)
     row("limit route, token", results["limit"])
+    row("bare FastAPI route, no auth", results["bare"])
     row("batch, AK/SK", results["batch_aksk"])
     row("limit route, AK/SK", results["limit_aksk"])
     row("batch, token, under write load", results["under_writes"])
     generated = results["generation_seconds"].items()
     writer_runs = sum(w["runs_completed"] for w in results["writers"])
+    per_repeat = ", ".join(f"{r:.3f}" for r in results["limit_to_bare_per_repeat"])
     lines += [
         "",
         f"store-layer lookup of {results['batch']} IDs (no HTTP): "
@@ -79,6 +89,7 @@ def table(results: dict[str, Any]) -> str:
         f"load ({writer_runs} runs through the engine); "
         f"{results['transitions_per_s_alone']:.0f}/s with no read load",
         f"worker RSS: {', '.join(f'{mb:.0f} MB' for mb in results['rss_mb_per_worker'])}",
+        f"limit / bare, window by window: {per_repeat}",
         "",
         "targets:",
     ]

@@ -1,7 +1,8 @@
 """One benchmark run: generate, serve, drive, measure; `bench/report.py` turns it into figures.
 
-Every figure comes from one run: the batch route and the limit route are measured against the
-same server, data and driver, so their ratio means something.
+Every figure comes from one run: the batch route, the limit route and the bare route are
+measured against the same data and driver, the first two against the same server, so their
+ratios mean something.
 """
 
 import json
@@ -22,14 +23,19 @@ from sqlalchemy.engine import make_url
 from bench import writers
 from bench.dataset import Dataset, Generator
 from bench.driver import DriverConfig, run_driver
+from bench.repeats import Window, in_turn
 from bench.report import summarize
-from bench.servers import HttpServer, StagelineServer
+from bench.servers import BareServer, HttpServer, StagelineServer
 from stageline.settings import Settings
 from stageline.store import migrate
 from stageline.store.database import Database, normalize_url
 from stageline.store.queries import runs as run_queries
 
 BENCH_SECRET = "stageline-bench-secret-not-for-production"
+REWARM_SECONDS = 0.5
+"""Warm-up of every window after a measurement's first: new connections to a warm server."""
+WRITER_SLACK_SECONDS = 0.5
+"""Per read window, for the driver process to start: the writers outlast the reads by little."""
 
 
 @dataclass
@@ -42,6 +48,8 @@ class BenchOptions:
     batch: int = 100
     concurrency: int = 4
     duration_seconds: float = 10.0
+    """Measured seconds of each read measurement, split over its `repeats` windows."""
+    repeats: int = 3
     warmup_seconds: float = 2.0
     workers: int = 2
     writers: int = 1
@@ -49,6 +57,14 @@ class BenchOptions:
     output: Path = Path("bench/results/latest.json")
     command_line: str = ""
     log: list[str] = field(default_factory=list)
+
+    @property
+    def window_seconds(self) -> float:
+        return self.duration_seconds / self.repeats
+
+    @property
+    def rewarm_seconds(self) -> float:
+        return min(REWARM_SECONDS, self.warmup_seconds)
 
     def say(self, text: str) -> None:
         self.log.append(text)
@@ -134,7 +150,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
     options.say(
         f"database {database}; {options.workers} API workers; "
         + (
-            f"server pinned to CPU {server_cpu}, driver to CPU {driver_cpu}"
+            f"servers pinned to CPU {server_cpu}, driver to CPU {driver_cpu}"
             if can_pin
             else "not pinned"
         )
@@ -157,6 +173,8 @@ def run(options: BenchOptions) -> dict[str, Any]:
         "batch": options.batch,
         "concurrency": options.concurrency,
         "duration_seconds": options.duration_seconds,
+        "repeats": options.repeats,
+        "window_seconds": round(options.window_seconds, 3),
         "seed": options.seed,
         "generation_seconds": {},
         "scales": {},
@@ -174,30 +192,47 @@ def run(options: BenchOptions) -> dict[str, Any]:
         token = _token(server, dataset)
         path = f"/v5/{dataset.project_id}/api/pipelines/status"
 
-        def drive(route: str, **auth: Any) -> dict[str, Any]:
-            config = DriverConfig(
-                host="127.0.0.1",
-                port=server.port,
-                path=route,
-                bodies=bodies,
-                concurrency=options.concurrency,
-                duration_seconds=options.duration_seconds,
-                warmup_seconds=options.warmup_seconds,
-                **(auth or {"token": token}),
-            )
-            return run_driver(config, cpu=driver_cpu)
+        def window(target: HttpServer, route: str, **auth: Any) -> Window:
+            def measure(first: bool) -> dict[str, Any]:
+                config = DriverConfig(
+                    host="127.0.0.1",
+                    port=target.port,
+                    path=route,
+                    bodies=bodies,
+                    concurrency=options.concurrency,
+                    duration_seconds=options.window_seconds,
+                    warmup_seconds=options.warmup_seconds if first else options.rewarm_seconds,
+                    **(auth or {"token": token}),
+                )
+                return run_driver(config, cpu=driver_cpu)
+
+            return measure
+
+        def measured(**windows: Window) -> dict[str, dict[str, Any]]:
+            return in_turn(windows, options.repeats)
 
         for scale in options.scales:
             seconds = generator.grow_to(dataset, scale)
             results["generation_seconds"][str(scale)] = round(seconds, 1)
             options.say(f"{scale:>12,} runs generated in {seconds:.1f} s; measuring batch status")
-            results["scales"][str(scale)] = drive(path)
+            results["scales"][str(scale)] = measured(batch=window(server, path))["batch"]
         size = results["scales"][str(options.scales[-1])]["response_bytes"]
         limit = f"/v5/{dataset.project_id}/api/bench/limit?bytes={size}"
-        options.say("measuring the limit route, AK/SK signing and the store floor")
-        results["limit"] = drive(limit)
-        results["batch_aksk"] = drive(path, ak=dataset.ak, sk=dataset.sk)
-        results["limit_aksk"] = drive(limit, ak=dataset.ak, sk=dataset.sk)
+        options.say("measuring the limit route and the bare route, in turn")
+        bare = BareServer(workers=options.workers, log_dir=work_dir, cpu=server_cpu)
+        servers.append(bare)
+        results |= measured(
+            limit=window(server, limit),
+            bare=window(bare, f"/v5/{dataset.project_id}/api/bench/bare?bytes={size}"),
+        )
+        bare.stop()
+        servers.remove(bare)
+        options.say("measuring AK/SK signing and the store floor")
+        signed: dict[str, str] = {"ak": dataset.ak, "sk": dataset.sk}
+        results |= measured(
+            batch_aksk=window(server, path, **signed),
+            limit_aksk=window(server, limit, **signed),
+        )
         results["floor_lookup_us"] = round(
             floor_lookup_us(options.database_url, dataset, bodies), 1
         )
@@ -206,8 +241,14 @@ def run(options: BenchOptions) -> dict[str, Any]:
         own = writers.writer_set(options.database_url, BENCH_SECRET, options.stages, 200)
         alone = own.start(options.writers, options.duration_seconds)
         results["writers_alone"] = [writers.result(w) for w in alone]
-        busy = own.start(options.writers, options.warmup_seconds + options.duration_seconds + 1)
-        results["under_writes"] = drive(path)
+        reading_seconds = (
+            options.warmup_seconds
+            + (options.repeats - 1) * options.rewarm_seconds
+            + options.duration_seconds
+            + options.repeats * WRITER_SLACK_SECONDS
+        )
+        busy = own.start(options.writers, reading_seconds)
+        results |= measured(under_writes=window(server, path))
         results["writers"] = [writers.result(w) for w in busy]
     finally:
         for running in servers:

@@ -1,7 +1,8 @@
-"""The server the benchmark drives: a uvicorn process tree, optionally pinned to a CPU.
+"""The two servers the benchmark drives, each a uvicorn process tree pinned to the same CPU.
 
 `StagelineServer` is `stageline serve --workers N --no-agent --bench-routes`, the way the README
-tells production users to run it.
+tells production users to run it. `BareServer` is `bench/bare_app.py`: the same FastAPI and
+uvicorn with the same worker count and options, and none of Stageline (see that module).
 """
 
 import socket
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.bare_app import READY_PATH
 from bench.processes import child_env, python_command, python_rss_mb, stop_group
 
 STARTUP_SECONDS = 60.0
@@ -95,4 +97,17 @@ class StagelineServer(HttpServer):
             port=port,
             log_path=data_dir / "server.log",
             ready=httpx.Request("GET", f"http://127.0.0.1:{port}/health"),
+        )
+
+
+class BareServer(HttpServer):
+    def __init__(self, *, workers: int, log_dir: Path, cpu: int | None) -> None:
+        port = free_port()
+        args = ["-m", "bench.bare_app", "--port", str(port), "--workers", str(workers)]
+        super().__init__(
+            python_command(*args, cpu=cpu),
+            env=child_env(),
+            port=port,
+            log_path=log_dir / "bare.log",
+            ready=httpx.Request("POST", f"http://127.0.0.1:{port}{READY_PATH}"),
         )
