@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 10.0
     """How long a server trusts a checked token, access key or role before asking the database
     again (revocations take up to this long to apply; 0 turns the cache off)."""
+    access_log: bool = False
+    """Log a line per request (uvicorn's access log). Off by default: formatting and writing the
+    line cost a third of a small request's CPU, and a proxy in front usually logs them anyway."""
     bench_routes: bool = False
     """Serve the benchmark's limit route (`make bench` turns it on; never in production)."""
 

@@ -79,6 +79,13 @@ def serve(
     no_agent: Annotated[
         bool, typer.Option("--no-agent", help="Do not start the built-in build agent.")
     ] = False,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log a line per request (default: off, or STAGELINE_ACCESS_LOG).",
+        ),
+    ] = None,
     bench_routes: Annotated[
         bool, typer.Option("--bench-routes", help="Add the benchmark's limit route.", hidden=True)
     ] = False,
@@ -97,6 +104,7 @@ def serve(
         "public_base_url": public_base_url,
         "display_timezone": display_timezone,
         "batch_max_ids": batch_max_ids,
+        "access_log": access_log,
         "bench_routes": bench_routes or None,
     }
     settings = _settings(database_url, **overrides)
@@ -119,6 +127,7 @@ def serve(
                 port=settings.port,
                 workers=workers,
                 log_level="info",
+                access_log=settings.access_log,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
             return
@@ -132,6 +141,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             log_level="info",
+            access_log=settings.access_log,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     finally:
