@@ -94,13 +94,15 @@ class Caller:
 
 
 def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
-    """A dependency that authenticates and checks `needed` on the path's project."""
+    """A dependency that authenticates and checks `needed` on the path's project.
 
-    async def check(
-        project_id: str,
-        request: Request,
-        principal: Annotated[Principal, Depends(authenticate)],
-    ) -> Caller:
+    It calls `authenticate` itself rather than declaring it as a sub-dependency: each level of
+    FastAPI's dependency resolution reads the path, query, headers and cookies of the request
+    again, and the second level cost about 14 µs of a request answered from the caches.
+    """
+
+    async def check(project_id: str, request: Request) -> Caller:
+        principal = await authenticate(request)
         services = _services(request)
         authenticator, now = services.authenticator, services.clock()
         held = authenticator.cached_role(principal, project_id=project_id, now=now)
