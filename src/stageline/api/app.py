@@ -106,10 +106,13 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.after_start = []
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (status, pipelines, runs, reviews, artifacts, tokens, health, agents):
-        app.include_router(module.router)
+    # FastAPI tries the routes in the order they were included, at about a microsecond each, and
+    # batch status is first. The benchmark's limit route stands for batch status minus the
+    # database, so it is tried first too: otherwise it would pay for passing every other route.
     if settings.bench_routes:
         app.include_router(bench.router)
+    for module in (status, pipelines, runs, reviews, artifacts, tokens, health, agents):
+        app.include_router(module.router)
     return app
 
 
