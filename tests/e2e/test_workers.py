@@ -4,6 +4,7 @@ import secrets
 import time
 from pathlib import Path
 
+import httpx
 from huaweicloudsdkcodeartspipeline.v2 import StopPipelineRunRequest
 
 from tests.e2e.conftest import Tenant
@@ -57,3 +58,12 @@ def wait_for_processes(marker: str, *, present: bool, timeout: float = 15) -> bo
             return True
         time.sleep(0.1)
     return False
+
+
+def test_request_ids_are_distinct_across_the_workers(workers_tenant: Tenant) -> None:
+    # Each request on a connection of its own, so that both workers answer some of them.
+    url = f"{workers_tenant.base_url}/health"
+    responses = [httpx.get(url, trust_env=False) for _ in range(40)]
+    ids = [response.headers["X-Request-Id"] for response in responses]
+    assert len(set(ids)) == len(ids)
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in ids)
