@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -42,6 +43,19 @@ def descendants(pid: int) -> list[int]:
                 found.extend(children)
                 pending.extend(children)
     return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU time used so far by `pid` and every process under it."""
+    ticks = 0
+    for member in [pid, *descendants(pid)]:
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / CLOCK_TICKS
 
 
 def python_rss_mb(pid: int) -> list[float]:

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-MEDIAN_FIGURES = ("rps", "p50_ms", "p90_ms", "p99_ms")
+MEDIAN_FIGURES = ("rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu_us")
 
 Window = Callable[[bool], dict[str, Any]]
 """Measures one window; its argument says whether this is the measurement's first window
@@ -19,12 +19,13 @@ Window = Callable[[bool], dict[str, Any]]
 
 
 def combine(windows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One row from its windows: the median of each rate and latency (taken figure by figure),
-    the sums of requests, errors and seconds, and the windows themselves under `repeats`."""
+    """One row from its windows: the median of each rate, latency and CPU figure (taken figure by
+    figure), the sums of the counts and seconds, and the windows themselves under `repeats`."""
     row: dict[str, Any] = {
         "requests": sum(w["requests"] for w in windows),
         "errors": sum(w["errors"] for w in windows),
         "seconds": round(sum(w["seconds"] for w in windows), 3),
+        "all_requests": sum(w["all_requests"] for w in windows),
     }
     for figure in MEDIAN_FIGURES:
         row[figure] = statistics.median(w[figure] for w in windows)

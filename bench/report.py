@@ -30,6 +30,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     results["batch_to_limit"] = round(largest["rps"] / results["limit"]["rps"], 3)
     results["limit_to_bare"] = round(results["limit"]["rps"] / results["bare"]["rps"], 3)
     results["limit_to_bare_per_repeat"] = ratios(results["limit"], results["bare"])
+    results["limit_to_bare_cpu"] = round(
+        results["bare"]["server_cpu_us"] / results["limit"]["server_cpu_us"], 3
+    )
     results["p99_ms"] = {scale: round(r["p99_ms"], 2) for scale, r in scales.items()}
     results["p50_ms"] = {scale: round(r["p50_ms"], 2) for scale, r in scales.items()}
     results["p99_growth"] = round(largest["p99_ms"] / smallest["p99_ms"], 3)
@@ -61,13 +64,14 @@ def table(results: dict[str, Any]) -> str:
         f"{results['concurrency']} connections; each row the median of {results['repeats']} "
         f"windows of {results['window_seconds']:.1f} s",
         "",
-        f"{'what':<34}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}",
+        f"{'what':<34}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'server CPU us/req':>19}",
     ]
 
     def row(name: str, r: dict[str, Any]) -> None:
         lines.append(
             f"{name:<34}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
-            f"{r['p99_ms']:>9.2f}{r['errors']:>8}"
+            f"{r['p99_ms']:>9.2f}{r['errors']:>8}{r['server_cpu_us']:>19.0f}"
         )
 
     for scale, r in results["scales"].items():
@@ -89,7 +93,8 @@ def table(results: dict[str, Any]) -> str:
         f"load ({writer_runs} runs through the engine); "
         f"{results['transitions_per_s_alone']:.0f}/s with no read load",
         f"worker RSS: {', '.join(f'{mb:.0f} MB' for mb in results['rss_mb_per_worker'])}",
-        f"limit / bare, window by window: {per_repeat}",
+        f"limit / bare, window by window: {per_repeat}; by server CPU per request: "
+        f"{results['limit_to_bare_cpu']}",
         "",
         "targets:",
     ]

@@ -204,7 +204,12 @@ def run(options: BenchOptions) -> dict[str, Any]:
                     warmup_seconds=options.warmup_seconds if first else options.rewarm_seconds,
                     **(auth or {"token": token}),
                 )
-                return run_driver(config, cpu=driver_cpu)
+                cpu_before = target.cpu_seconds()
+                result = run_driver(config, cpu=driver_cpu)
+                cpu = target.cpu_seconds() - cpu_before
+                # Immune to a neighbour taking CPU time from the server, unlike req/s.
+                result["server_cpu_us"] = cpu / max(result["all_requests"], 1) * 1e6
+                return result
 
             return measure
 

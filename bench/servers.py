@@ -13,7 +13,13 @@ from pathlib import Path
 import httpx
 
 from bench.bare_app import READY_PATH
-from bench.processes import child_env, python_command, python_rss_mb, stop_group
+from bench.processes import (
+    child_env,
+    python_command,
+    python_rss_mb,
+    stop_group,
+    tree_cpu_seconds,
+)
 
 STARTUP_SECONDS = 60.0
 SETTLE_SECONDS = 1.0
@@ -68,6 +74,10 @@ class HttpServer:
                     )
                 time.sleep(0.2)
         time.sleep(SETTLE_SECONDS)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server's processes have used so far, user and system."""
+        return tree_cpu_seconds(self.process.pid)
 
     def worker_rss_mb(self) -> list[float]:
         """Resident memory of every Python process under the server (supervisor and workers)."""

@@ -25,6 +25,7 @@ RESULT_KEYS = {
     "batch_to_limit",
     "limit_to_bare",
     "limit_to_bare_per_repeat",
+    "limit_to_bare_cpu",
     "p99_ms",
     "p99_growth",
     "transitions_per_s",
@@ -87,6 +88,7 @@ def test_the_benchmark_runs_end_to_end_and_writes_its_results(
         assert len(windows) == REPEATS
         assert row["requests"] == sum(window["requests"] for window in windows)
         assert row["rps"] == statistics.median(window["rps"] for window in windows)
+        assert row["server_cpu_us"] >= 0
     assert results["bare"]["response_bytes"] == results["limit"]["response_bytes"]
     assert results["transitions_per_s"] > 0
     assert all(mb > 0 for mb in results["rss_mb_per_worker"])
