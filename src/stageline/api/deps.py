@@ -53,7 +53,10 @@ ServicesDep = Annotated[Services, Depends(_services)]
 async def authenticate(request: Request) -> Principal:
     """X-Auth-Token if present, else an SDK-HMAC-SHA256 signature, else 401."""
     services = _services(request)
-    now = services.clock()
+    return await _principal(request, services, services.clock())
+
+
+async def _principal(request: Request, services: Services, now: int) -> Principal:
     token = request.headers.get("x-auth-token")
     if token:
         # A recently checked token costs no I/O: answer it on the event loop, without a thread.
@@ -102,9 +105,9 @@ def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
     """
 
     async def check(project_id: str, request: Request) -> Caller:
-        principal = await authenticate(request)
         services = _services(request)
         authenticator, now = services.authenticator, services.clock()
+        principal = await _principal(request, services, now)
         held = authenticator.cached_role(principal, project_id=project_id, now=now)
         if held is None:
             held = await run_in_threadpool(
