@@ -41,21 +41,21 @@ test-sqlite: $(DEV_STAMP) ## run the suite on SQLite only
 	$(BIN)/python -m pytest -k "not postgresql"
 
 lint: $(DEV_STAMP) ## ruff lint, format check and the import-linter layer contracts
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
-typecheck: $(DEV_STAMP) ## mypy --strict over src and tests
-	$(BIN)/mypy src tests
+typecheck: $(DEV_STAMP) ## mypy --strict over src, tests and the benchmark
+	$(BIN)/mypy src tests bench
 
 fmt: $(DEV_STAMP) ## format and autofix
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 check: lint typecheck test ## what CI runs
 
 bench: $(RUNTIME_STAMP) ## batch-status benchmark on SQLite (BENCH_ARGS="--database-url postgresql://…")
-	$(BIN)/stageline bench $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .stageline

@@ -72,8 +72,11 @@ class Settings(BaseSettings):
     again (revocations take up to this long to apply; 0 turns the cache off)."""
     change_log_retention_days: int = 30
     """How long the change log keeps a status change (run history, live feeds)."""
+    access_log: bool = False
+    """Log a line per request (uvicorn's access log). Off by default: formatting and writing the
+    line cost a third of a small request's CPU, and a proxy in front usually logs them anyway."""
     bench_routes: bool = False
-    """Serve the benchmark's limit route (`stageline bench` turns it on; never in production)."""
+    """Serve the benchmark's limit route (`make bench` turns it on; never in production)."""
 
     @field_validator("display_timezone")
     @classmethod

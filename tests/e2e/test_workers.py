@@ -4,6 +4,7 @@ import secrets
 import time
 from pathlib import Path
 
+import httpx
 from huaweicloudsdkcodeartspipeline.v2 import StopPipelineRunRequest
 
 from tests.e2e.conftest import Tenant
@@ -89,3 +90,12 @@ def test_a_change_made_through_one_worker_is_in_the_next_answer_of_every_worker(
     )
     assert stopped.status_code == 200, stopped.text
     assert set(statuses()) == {"CANCELED"}
+
+
+def test_request_ids_are_distinct_across_the_workers(workers_tenant: Tenant) -> None:
+    # Each request on a connection of its own, so that both workers answer some of them.
+    url = f"{workers_tenant.base_url}/health"
+    responses = [httpx.get(url, trust_env=False) for _ in range(40)]
+    ids = [response.headers["X-Request-Id"] for response in responses]
+    assert len(set(ids)) == len(ids)
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in ids)

@@ -53,7 +53,10 @@ ServicesDep = Annotated[Services, Depends(_services)]
 async def authenticate(request: Request) -> Principal:
     """X-Auth-Token if present, else an SDK-HMAC-SHA256 signature, else 401."""
     services = _services(request)
-    now = services.clock()
+    return await _principal(request, services, services.clock())
+
+
+async def _principal(request: Request, services: Services, now: int) -> Principal:
     token = request.headers.get("x-auth-token")
     if token:
         # A recently checked token costs no I/O: answer it on the event loop, without a thread.
@@ -94,15 +97,17 @@ class Caller:
 
 
 def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
-    """A dependency that authenticates and checks `needed` on the path's project."""
+    """A dependency that authenticates and checks `needed` on the path's project.
 
-    async def check(
-        project_id: str,
-        request: Request,
-        principal: Annotated[Principal, Depends(authenticate)],
-    ) -> Caller:
+    It calls `authenticate` itself rather than declaring it as a sub-dependency: each level of
+    FastAPI's dependency resolution reads the path, query, headers and cookies of the request
+    again, and the second level cost about 14 µs of a request answered from the caches.
+    """
+
+    async def check(project_id: str, request: Request) -> Caller:
         services = _services(request)
         authenticator, now = services.authenticator, services.clock()
+        principal = await _principal(request, services, now)
         held = authenticator.cached_role(principal, project_id=project_id, now=now)
         if held is None:
             held = await run_in_threadpool(

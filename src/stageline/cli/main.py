@@ -79,6 +79,13 @@ def serve(
     no_agent: Annotated[
         bool, typer.Option("--no-agent", help="Do not start the built-in build agent.")
     ] = False,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log a line per request (default: off, or STAGELINE_ACCESS_LOG).",
+        ),
+    ] = None,
     bench_routes: Annotated[
         bool, typer.Option("--bench-routes", help="Add the benchmark's limit route.", hidden=True)
     ] = False,
@@ -97,6 +104,7 @@ def serve(
         "public_base_url": public_base_url,
         "display_timezone": display_timezone,
         "batch_max_ids": batch_max_ids,
+        "access_log": access_log,
         "bench_routes": bench_routes or None,
     }
     settings = _settings(database_url, **overrides)
@@ -119,6 +127,7 @@ def serve(
                 port=settings.port,
                 workers=workers,
                 log_level="info",
+                access_log=settings.access_log,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
             return
@@ -132,6 +141,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             log_level="info",
+            access_log=settings.access_log,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     finally:
@@ -321,58 +331,6 @@ def create_access_key(
     except DomainError as error:
         _fail(error)
     _report({"ak": pair.ak, "sk": pair.sk}, as_json, f"AK: {pair.ak}\nSK: {pair.sk}")
-
-
-@app.command()
-def bench(
-    database_url: Annotated[
-        str | None,
-        typer.Option(help="Database to WIPE and fill (default: SQLite under .stageline/bench)."),
-    ] = None,
-    large: Annotated[bool, typer.Option(help="Add 10^7 runs to the scale series.")] = False,
-    scales: Annotated[
-        str | None, typer.Option(help="Comma-separated run counts, e.g. 10000,100000,1000000.")
-    ] = None,
-    pipelines: Annotated[int, typer.Option(min=10)] = 10_000,
-    stages: Annotated[int, typer.Option(min=1)] = 4,
-    seed: int = 42,
-    batch: Annotated[int, typer.Option(min=10, help="IDs per request.")] = 100,
-    concurrency: Annotated[int, typer.Option(min=1)] = 4,
-    duration: Annotated[float, typer.Option(help="Seconds each measurement lasts.")] = 10.0,
-    workers: Annotated[int, typer.Option(min=1)] = 2,
-    writers: Annotated[int, typer.Option(min=1, help="Write-load processes.")] = 1,
-    pin: Annotated[bool, typer.Option(help="Pin server and driver to separate CPUs.")] = True,
-    output: Annotated[Path, typer.Option()] = Path("bench/results/latest.json"),
-) -> None:
-    """Measure batch status: scale series, limit route, AK/SK, store floor, write load, RSS."""
-    import shlex
-
-    from stageline.bench.runner import BenchOptions, run, table, write_results
-
-    url = database_url or f"sqlite:///{Path('.stageline/bench/bench.db').resolve()}"
-    series = [int(s) for s in scales.split(",")] if scales else [10_000, 100_000, 1_000_000]
-    if large:
-        series.append(10_000_000)
-    options = BenchOptions(
-        database_url=url,
-        scales=series,
-        pipelines=pipelines,
-        stages=stages,
-        seed=seed,
-        batch=batch,
-        concurrency=concurrency,
-        duration_seconds=duration,
-        warmup_seconds=min(2.0, duration / 2),
-        workers=workers,
-        writers=writers,
-        pin=pin,
-        output=output,
-        command_line=shlex.join(["stageline", *sys.argv[1:]]),
-    )
-    results = run(options)
-    write_results(results, output)
-    typer.echo(table(results))
-    typer.echo(f"\nresults: {output}")
 
 
 def main() -> None:

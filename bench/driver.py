@@ -1,6 +1,6 @@
 """The load driver: fixed concurrency for a fixed time over keep-alive connections.
 
-Runs in its own process (`python -m stageline.bench.driver`, configuration as JSON on stdin,
+Runs in its own process (`python -m bench.driver`, configuration as JSON on stdin,
 results as JSON on stdout) so that it competes with the server for nothing but the CPU it is
 pinned to. Plain HTTP/1.1 over asyncio streams: the driver's own cost per request stays small.
 """
@@ -8,11 +8,13 @@ pinned to. Plain HTTP/1.1 over asyncio streams: the driver's own cost per reques
 import asyncio
 import json
 import random
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench.processes import child_env, python_command
 from stageline.auth import signing
 
 
@@ -41,6 +43,8 @@ class DriverResult:
     p90_ms: float
     p99_ms: float
     response_bytes: int
+    all_requests: int
+    """Including the warm-up: what the server's CPU time over the whole run is divided by."""
 
 
 def _request(config: DriverConfig, body: bytes) -> bytes:
@@ -93,6 +97,7 @@ async def _connection(
             writer.write(request)
             status, length = await _read_response(reader)
             elapsed = time.perf_counter() - sent
+            counters["all"] += 1
             if sent >= start_at:
                 latencies.append(elapsed)
                 counters["bytes"] = length
@@ -110,7 +115,7 @@ def _percentile(sorted_values: list[float], share: float) -> float:
 
 async def drive(config: DriverConfig) -> DriverResult:
     latencies: list[float] = []
-    counters = {"errors": 0, "bytes": 0}
+    counters = {"errors": 0, "bytes": 0, "all": 0}
     start_at = time.perf_counter() + config.warmup_seconds
     stop_at = start_at + config.duration_seconds
     await asyncio.gather(
@@ -129,7 +134,23 @@ async def drive(config: DriverConfig) -> DriverResult:
         p90_ms=_percentile(latencies, 0.90) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
         response_bytes=counters["bytes"],
+        all_requests=counters["all"],
     )
+
+
+def run_driver(config: DriverConfig, *, cpu: int | None) -> dict[str, Any]:
+    """Run the driver in a child process (pinned to `cpu` when given) and return its result."""
+    finished = subprocess.run(
+        python_command("-m", "bench.driver", cpu=cpu),
+        input=json.dumps(asdict(config)),
+        capture_output=True,
+        text=True,
+        check=True,
+        env=child_env(),
+        timeout=config.warmup_seconds + config.duration_seconds + 120,
+    )
+    result: dict[str, Any] = json.loads(finished.stdout)
+    return result
 
 
 def main() -> None:
@@ -140,23 +161,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def run_driver(config: DriverConfig, *, cpu: int | None) -> dict[str, Any]:
-    """Run the driver in a child process (pinned to `cpu` when given) and return its result."""
-    import shutil
-    import subprocess
-
-    command = [sys.executable, "-m", "stageline.bench.driver"]
-    if cpu is not None and shutil.which("taskset"):
-        command = ["taskset", "-c", str(cpu), *command]
-    finished = subprocess.run(
-        command,
-        input=json.dumps(asdict(config)),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=config.warmup_seconds + config.duration_seconds + 120,
-    )
-    result: dict[str, Any] = json.loads(finished.stdout)
-    return result

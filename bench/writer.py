@@ -1,6 +1,6 @@
 """The write load: runs driven stage by stage through the engine, as fast as it will go.
 
-Runs in its own process (`python -m stageline.bench.writer`, JSON in, JSON out). It plays both
+Runs in its own process (`python -m bench.writer`, JSON in, JSON out). It plays both
 sides of the seam: it starts runs, claims their jobs from the queue and reports them started
 and completed, so every stage goes INIT -> QUEUED -> RUNNING -> COMPLETED through
 `engine.transitions` exactly as with a real agent, minus HTTP and the subprocesses.
