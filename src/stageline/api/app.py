@@ -26,7 +26,7 @@ from stageline.api.routes import (
     status,
     tokens,
 )
-from stageline.api.status_cache import LatestRuns
+from stageline.api.status_cache import LatestRuns, LogTail
 from stageline.auth.principals import Authenticator
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
@@ -76,6 +76,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
     renderer = Renderer(
         display_tz=settings.display_tz, public_base_url=settings.effective_public_base_url
     )
+    latest_runs = LatestRuns(renderer)
     engine = RunEngine(db, clock=clock)
     claim_signal = ClaimSignal()
     engine.on_queued = claim_signal.notify
@@ -88,7 +89,8 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         blobs=Blobs(settings.artifact_dir, max_bytes=settings.artifact_max_bytes),
         authenticator=Authenticator(db, settings),
         renderer=renderer,
-        latest_runs=LatestRuns(renderer),
+        latest_runs=latest_runs,
+        log_tail=LogTail(db, latest_runs),
         clock=clock,
     )
 
@@ -124,6 +126,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             feed.subscribe(services.claim_signal.on_changes)
             feed.start()
             stack.callback(feed.stop)
+            stack.callback(services.log_tail.stop)
             for hook in app.state.after_start:
                 hook()
             yield

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.render import Renderer
-from stageline.api.status_cache import LatestRuns
+from stageline.api.status_cache import LatestRuns, LogTail
 from stageline.auth.principals import (
     IAM_PREFIX,
     Authenticator,
@@ -39,6 +39,7 @@ class Services:
     authenticator: Authenticator
     renderer: Renderer
     latest_runs: LatestRuns
+    log_tail: LogTail
     clock: Clock
 
 

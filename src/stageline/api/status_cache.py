@@ -8,6 +8,8 @@ therefore in the very next answer of every process, at the cost of one primary-k
 when nothing changed, however long the history.
 """
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -18,6 +20,7 @@ import orjson
 from sqlalchemy import Connection
 
 from stageline.api.render import Renderer
+from stageline.store.database import Database
 from stageline.store.queries import changes as change_queries
 from stageline.store.queries import runs as run_queries
 
@@ -58,8 +61,15 @@ class LatestRuns:
         self, connection: Connection, *, project_id: str, pipeline_ids: Sequence[str]
     ) -> list[bytes]:
         """The elements of the project's pipelines among `pipeline_ids` that have a run, in
-        the order asked (IDs given once)."""
-        mark, generation = self._catch_up(connection)
+        the order asked (IDs given once): catch up, answer from memory, render the rest."""
+        mark, generation = self.catch_up(connection)
+        found, missing = self.lookup(pipeline_ids)
+        if missing:
+            found |= self.render(connection, missing, mark, generation)
+        return self.assemble(project_id, pipeline_ids, found)
+
+    def lookup(self, pipeline_ids: Sequence[str]) -> tuple[dict[str, Entry], list[str]]:
+        """What is held and still fresh, and the IDs that must be read: no I/O."""
         found: dict[str, Entry] = {}
         missing: list[str] = []
         with self._lock:
@@ -72,17 +82,27 @@ class LatestRuns:
                     found[pipeline_id] = entry
                 else:
                     missing.append(pipeline_id)
-        if missing:
-            fresh = self._render(connection, missing, mark)
-            found.update(fresh)
-            self._keep(fresh, generation)
+        return found, missing
+
+    def render(
+        self, connection: Connection, pipeline_ids: list[str], mark: int, generation: int
+    ) -> dict[str, Entry]:
+        """Read and render these pipelines' latest runs, and keep them."""
+        fresh = self._render(connection, pipeline_ids, mark)
+        self._keep(fresh, generation)
+        return fresh
+
+    @staticmethod
+    def assemble(
+        project_id: str, pipeline_ids: Sequence[str], found: dict[str, Entry]
+    ) -> list[bytes]:
         return [
             entry.element
             for pipeline_id in pipeline_ids
             if (entry := found[pipeline_id]).element is not None and entry.project_id == project_id
         ]
 
-    def _catch_up(self, connection: Connection) -> tuple[int, int]:
+    def catch_up(self, connection: Connection) -> tuple[int, int]:
         """Read the changes since the high-water mark; returns the new mark and generation."""
         now = time.monotonic()
         with self._lock:
@@ -151,3 +171,72 @@ class LatestRuns:
             while len(self._entries) > self.max_entries:
                 evicted, _ = self._entries.popitem(last=False)
                 self._last_change.pop(evicted, None)
+
+
+Outcome = tuple[int, int] | BaseException
+"""A catch-up's (mark, generation), or what it raised."""
+
+
+class LogTail:
+    """Reads the change log's tail on a thread of its own, once for every request waiting.
+
+    A request awaits `fresh()`, which resolves with the high-water mark of a read that *began
+    after* the request arrived (so the answer is strictly fresh), without a thread-pool round
+    trip per request and without reading the database on the event loop: requests that arrive
+    while a read runs share the next one.
+    """
+
+    def __init__(self, db: Database, latest_runs: LatestRuns) -> None:
+        self.db = db
+        self.latest_runs = latest_runs
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[tuple[int, int]]]] = []
+        self._demand = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    async def fresh(self) -> tuple[int, int]:
+        """(mark, generation) of a catch-up that started after this call."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int, int]] = loop.create_future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="log-tail", daemon=True)
+                self._thread.start()
+            self._waiting.append((loop, future))
+            self._demand.set()
+        return await future
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._demand.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            self._demand.wait()
+            if self._stopping:
+                return
+            with self._lock:
+                batch, self._waiting = self._waiting, []
+                self._demand.clear()
+            try:
+                with self.db.connection() as connection:
+                    outcome: Outcome = self.latest_runs.catch_up(connection)
+            except Exception as error:  # each waiting request answers with it
+                outcome = error
+            for loop, future in batch:
+                with contextlib.suppress(RuntimeError):  # its loop has closed
+                    loop.call_soon_threadsafe(_settle, future, outcome)
+
+
+def _settle(
+    future: "asyncio.Future[tuple[int, int]]", outcome: tuple[int, int] | BaseException
+) -> None:
+    if future.done():  # the request was cancelled meanwhile
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from stageline.api.deps import Services, ServicesDep, ViewerCaller
 from stageline.api.openapi import error_responses
 from stageline.api.routing import v5_router
+from stageline.api.status_cache import Entry
 from stageline.domain.errors import InvalidInput
 from stageline.schemas.common import CodeArtsId
 from stageline.schemas.responses.latest_run import PipelineLatestRun
@@ -36,9 +37,10 @@ async def batch_show_pipelines_latest_status(
 ) -> Response:
     """Each requested pipeline that has a run, once, in request order; others are absent.
 
-    The database is read on a worker thread, so that one slow statement never holds up the
-    other requests this process serves; what did not change since the last request is answered
-    from memory (`LatestRuns`).
+    What did not change since this process last rendered it is answered from memory
+    (`LatestRuns`) once the change log's tail, read after the request arrived, says so
+    (`LogTail`). The database is never read on the event loop, so one slow statement never holds
+    up the other requests this process serves.
     """
     limit = services.settings.batch_max_ids
     if len(pipeline_ids) > limit:
@@ -46,10 +48,15 @@ async def batch_show_pipelines_latest_status(
             f"body: at most {limit} pipeline IDs per request, got {len(pipeline_ids)}"
         )
     wanted = list(dict.fromkeys(pipeline_ids))
-    elements = await run_in_threadpool(_latest_elements, services, caller.project_id, wanted)
+    latest_runs = services.latest_runs
+    mark, generation = await services.log_tail.fresh()
+    found, missing = latest_runs.lookup(wanted)
+    if missing:
+        found |= await run_in_threadpool(_render, services, missing, mark, generation)
+    elements = latest_runs.assemble(caller.project_id, wanted, found)
     return Response(b"[" + b",".join(elements) + b"]", media_type="application/json")
 
 
-def _latest_elements(services: Services, project_id: str, wanted: list[str]) -> list[bytes]:
+def _render(services: Services, missing: list[str], mark: int, generation: int) -> dict[str, Entry]:
     with services.db.connection() as connection:
-        return services.latest_runs.elements(connection, project_id=project_id, pipeline_ids=wanted)
+        return services.latest_runs.render(connection, missing, mark, generation)
