@@ -29,6 +29,7 @@ from stageline.domain.errors import (
     RunNotAccepted,
     StaleDispatch,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from stageline.schemas.responses.errors import ErrorBody, RunNotAcceptedDetail
 
@@ -43,6 +44,7 @@ ERROR_TABLE: tuple[tuple[type[DomainError], int, str], ...] = (
     (ProjectNotFound, 404, "DEVPIPE.00011412"),
     (PipelineNotFound, 404, "DEVPIPE.00011401"),
     (NotFound, 404, "DEVCP.00012002"),
+    (UnsupportedMediaType, 415, "DEVCP.00021400"),
     (InvalidInput, 400, "DEVCP.00021400"),
     (RunNotAccepted, 409, "DEVPIPE.00011169"),
     (StaleDispatch, 409, "STAGELINE.AGENT.0409"),

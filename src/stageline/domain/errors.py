@@ -13,6 +13,10 @@ class InvalidInput(DomainError):
     """A request that can never succeed as sent (bad field, bad format, bad value)."""
 
 
+class UnsupportedMediaType(InvalidInput):
+    """A body sent as something other than what the route reads (JSON): 415."""
+
+
 class InvalidPipeline(InvalidInput):
     """A pipeline definition that does not validate; `path` names the offending field."""
 

@@ -1,8 +1,6 @@
 """POST /v5/{project_id}/api/pipelines/status — the latest run of many pipelines at once."""
 
-from typing import Annotated
-
-from fastapi import Body
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -10,8 +8,7 @@ from stageline.api.deps import Services, ServicesDep, ViewerCaller
 from stageline.api.openapi import error_responses
 from stageline.api.routing import v5_router
 from stageline.api.status_cache import Entry
-from stageline.domain.errors import InvalidInput
-from stageline.schemas.common import CodeArtsId
+from stageline.schemas.id_array import ID_ARRAY_SCHEMA, parse_id_array
 from stageline.schemas.responses.latest_run import PipelineLatestRun
 
 router = v5_router()
@@ -29,11 +26,15 @@ router = v5_router()
         },
         **error_responses(400, 415),
     },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ID_ARRAY_SCHEMA}},
+        }
+    },
 )
 async def batch_show_pipelines_latest_status(
-    caller: ViewerCaller,
-    services: ServicesDep,
-    pipeline_ids: Annotated[list[CodeArtsId], Body()],
+    caller: ViewerCaller, services: ServicesDep, request: Request
 ) -> Response:
     """Each requested pipeline that has a run, once, in request order; others are absent.
 
@@ -42,12 +43,11 @@ async def batch_show_pipelines_latest_status(
     (`LogTail`). The database is never read on the event loop, so one slow statement never holds
     up the other requests this process serves.
     """
-    limit = services.settings.batch_max_ids
-    if len(pipeline_ids) > limit:
-        raise InvalidInput(
-            f"body: at most {limit} pipeline IDs per request, got {len(pipeline_ids)}"
-        )
-    wanted = list(dict.fromkeys(pipeline_ids))
+    wanted = parse_id_array(
+        await request.body(),
+        content_type=request.headers.get("content-type", ""),
+        limit=services.settings.batch_max_ids,
+    )
     latest_runs = services.latest_runs
     mark, generation = await services.log_tail.fresh()
     found, missing = latest_runs.lookup(wanted)

@@ -1,0 +1,53 @@
+"""The batch-status body, a JSON array of pipeline IDs, parsed without the framework's detour.
+
+Batch status is the hottest route: FastAPI's body handling (the standard library's JSON parser,
+then a pydantic validation of each ID) cost about a third of a request. This parses with orjson
+and checks each ID with one compiled pattern, answering exactly as the framework's validation
+did: the element named by its path, the offending input quoted short.
+"""
+
+import re
+
+import orjson
+
+from stageline.domain.errors import InvalidInput, UnsupportedMediaType
+from stageline.schemas.common import ID_PATTERN
+
+_ID = re.compile(ID_PATTERN)
+QUOTE_MAX = 64
+"""At most this many characters of a bad input are quoted back."""
+ID_ARRAY_SCHEMA = {
+    "type": "array",
+    "items": {"type": "string", "pattern": ID_PATTERN},
+    "description": "Pipeline IDs, each 32 letters and digits.",
+}
+
+
+def quoted(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= QUOTE_MAX else text[:QUOTE_MAX] + "…"
+
+
+def parse_id_array(body: bytes, *, content_type: str, limit: int) -> list[str]:
+    """The IDs of `body`, each once, in order of first occurrence; `InvalidInput` (400) naming
+    the bad element, or `UnsupportedMediaType` (415) for a body that is not sent as JSON."""
+    if not body:
+        raise InvalidInput("body: a JSON body is required")
+    if "json" not in content_type.lower():
+        raise UnsupportedMediaType(
+            f"body: send JSON with Content-Type: application/json (got {content_type or 'none'!r})"
+        )
+    try:
+        ids = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidInput("request body is not valid JSON") from None
+    if not isinstance(ids, list):
+        raise InvalidInput("body: Input should be a valid list")
+    if len(ids) > limit:
+        raise InvalidInput(f"body: at most {limit} pipeline IDs per request, got {len(ids)}")
+    for index, value in enumerate(ids):
+        if not isinstance(value, str):
+            raise InvalidInput(f"body[{index}]: Input should be a valid string")
+        if _ID.match(value) is None:
+            raise InvalidInput(f"body[{index}]: {quoted(value)} does not match {ID_PATTERN}")
+    return list(dict.fromkeys(ids))
