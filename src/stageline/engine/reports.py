@@ -5,7 +5,7 @@ just stopped, or resending a batch whose answer it never got — and change noth
 refuses them, and events numbered at or below `events_applied` are dropped.
 """
 
-from stageline.domain.pipeline import parse_duration
+from stageline.domain.pipeline import job_timeout_seconds
 from stageline.domain.statuses import (
     ASYNC_OUTCOMES,
     STAGE_STEP_FINISHED,
@@ -57,7 +57,7 @@ def _job_started(state: RunState, job: JobRun) -> None:
     if not apply(state, job, S.RUNNING).accepted:
         return
     if job.timeout:
-        job.deadline_at = state.now + parse_duration(job.timeout) * 1000
+        job.deadline_at = state.now + job_timeout_seconds(job.timeout) * 1000
     if job.is_async:  # the stage goes on without waiting for it
         apply(state, job, S.ASYNC_RUNNING)
 
