@@ -6,7 +6,7 @@ exceptions are logged with their request ID and answered with a generic 500, nev
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ from stageline.domain.errors import (
     RunNotAccepted,
     StaleDispatch,
     Unauthenticated,
+    excerpt,
 )
 from stageline.schemas.responses.errors import ErrorBody, RunNotAcceptedDetail
 
@@ -52,6 +53,9 @@ VALIDATION_CODE = "DEVCP.00021400"
 NO_ROUTE_CODE = "APIGW.0101"
 TOO_LARGE_CODE = "APIGW.0201"
 INTERNAL_CODE = "DEVCP.00010000"
+MESSAGE_MAX_CHARS = 1024
+"""No error message is longer: each quotes at most a short excerpt of the caller's input, and
+this catches any that would still grow with it."""
 
 
 def request_id(scope: Scope) -> str:
@@ -64,13 +68,16 @@ def error_response(
     code: str,
     message: str,
     not_accepted: RunNotAcceptedDetail | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body: ErrorBody = {"error_code": code, "error_msg": message}
+    body: ErrorBody = {"error_code": code, "error_msg": excerpt(message, MESSAGE_MAX_CHARS)}
     if code.startswith("APIGW."):
         body["request_id"] = request_id(scope)
     if not_accepted is not None:
         body["error"] = not_accepted
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _domain_error(request: Request, error: Exception) -> Response:
@@ -111,13 +118,15 @@ def _validation_error(request: Request, error: Exception) -> Response:
             request.scope,
             415,
             VALIDATION_CODE,
-            f"body: send JSON with Content-Type: application/json (got {content_type or 'none'!r})",
+            "body: send JSON with Content-Type: application/json"
+            f" (got {excerpt(content_type or 'none')!r})",
         )
     if first.get("type") == "json_invalid":
         message = "request body is not valid JSON"
     elif first.get("type") == "string_pattern_mismatch":
         pattern = (first.get("ctx") or {}).get("pattern", "")
-        message = f"{field_path(first['loc'])}: {first['input']!r} does not match {pattern}"
+        quoted = excerpt(first["input"]) if isinstance(first["input"], str) else first["input"]
+        message = f"{field_path(first['loc'])}: {quoted!r} does not match {pattern}"
     else:
         message = f"{field_path(first['loc'])}: {first['msg']}"
         if len(problems) > 1:
@@ -129,11 +138,17 @@ def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 404:
         return error_response(request.scope, 404, NO_ROUTE_CODE, "API not found")
-    if error.status_code == 405:
+    if error.status_code == 405:  # the router's `Allow` header says which methods would do
         return error_response(
-            request.scope, 405, NO_ROUTE_CODE, f"method {request.method} not allowed here"
+            request.scope,
+            405,
+            NO_ROUTE_CODE,
+            f"method {excerpt(request.method)} not allowed here",
+            headers=error.headers,
         )
-    return error_response(request.scope, error.status_code, VALIDATION_CODE, str(error.detail))
+    return error_response(
+        request.scope, error.status_code, VALIDATION_CODE, str(error.detail), headers=error.headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stageline.domain.conditions import InvalidCondition, parse_condition
-from stageline.domain.errors import InvalidPipeline
+from stageline.domain.errors import InvalidPipeline, excerpt
 
 SHELL_TASK = "official_shell_plugin"
 SHELL_SCRIPT_INPUT = "OFFICIAL_SHELL_SCRIPT_INPUT"
@@ -50,7 +50,6 @@ is 6 levels; the rest is room for input values)."""
 RESOURCE_MAX_LENGTH = 4096
 MAX_LABELS = 32
 LABEL_MAX_LENGTH = 64
-QUOTE_MAX_CHARS = 64
 _ROOT = "definition"
 
 _T = TypeVar("_T")
@@ -127,11 +126,6 @@ def _names(value: object) -> tuple[str, ...]:
 
 def artifact_patterns(inputs: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> tuple[str, ...]:
     return _names(dict(inputs).get(ARTIFACTS_INPUT))
-
-
-def excerpt(text: str, limit: int = QUOTE_MAX_CHARS) -> str:
-    """`text` as an error message may quote it: its first `limit` characters, then "…"."""
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def parse_duration(text: str, *, maximum: int = MAX_JOB_TIMEOUT_SECONDS) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from stageline.domain.errors import InvalidPipeline
+from stageline.domain.errors import InvalidPipeline, excerpt
 from stageline.domain.pipeline import (
     CHECKPOINT_TASK,
     MAX_DEPTH,
@@ -21,7 +21,6 @@ from stageline.domain.pipeline import (
     MAX_REVIEW_TIMEOUT_SECONDS,
     SHELL_SCRIPT_INPUT,
     SHELL_TASK,
-    excerpt,
     job_timeout_seconds,
     parse_definition,
     parse_duration,
