@@ -90,6 +90,7 @@ def serve(
     import uvicorn
 
     from stageline.api.app import create_app
+    from stageline.cli.http_server import uvicorn_options
 
     overrides = {
         "host": host,
@@ -120,6 +121,7 @@ def serve(
                 workers=workers,
                 log_level="info",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                **uvicorn_options(settings, workers=workers),
             )
             return
         app_ = create_app(settings, db=db)
@@ -133,6 +135,7 @@ def serve(
             port=settings.port,
             log_level="info",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            **uvicorn_options(settings),
         )
     finally:
         if agent is not None:  # its jobs are cancelled; a server started later redispatches
