@@ -238,6 +238,17 @@ class TestMethods:
         assert response.headers["Allow"] == "POST"
         assert response.json()["error_code"] == "APIGW.0101"
 
+    def test_allow_names_every_method_of_the_path(
+        self, quiet_world: World, run_ids: dict[str, str]
+    ) -> None:
+        """GET, PUT and DELETE of a pipeline are three routes: Allow names all of them."""
+        response = quiet_world.client.options(
+            f"{quiet_world.base}/pipelines/{run_ids['pipeline']}",
+            headers=quiet_world.viewer.headers,
+        )
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "DELETE, GET, PUT"
+
 
 class PlayedAgent:
     def __init__(self, client: httpx.Client, db: Database, settings: Settings) -> None:

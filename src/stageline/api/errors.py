@@ -5,6 +5,7 @@ exceptions are logged with their request ID and answered with a generic 500, nev
 """
 
 import logging
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -138,17 +139,39 @@ def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 404:
         return error_response(request.scope, 404, NO_ROUTE_CODE, "API not found")
-    if error.status_code == 405:  # the router's `Allow` header says which methods would do
+    if error.status_code == 405:
         return error_response(
             request.scope,
             405,
             NO_ROUTE_CODE,
             f"method {excerpt(request.method)} not allowed here",
-            headers=error.headers,
+            headers={"Allow": ", ".join(_allowed_methods(request))},
         )
     return error_response(
         request.scope, error.status_code, VALIDATION_CODE, str(error.detail), headers=error.headers
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API document gives a path that matches this one. (The router's own
+    `Allow` names only the first route that matched, and GET, PUT and DELETE of a pipeline
+    are three routes.)"""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if table is None:
+        table = request.app.state.allowed_methods = _method_table(request.app.openapi())
+    path = request.scope["path"]
+    return sorted({m for pattern, methods in table if pattern.fullmatch(path) for m in methods})
+
+
+def _method_table(document: dict[str, Any]) -> list[tuple[re.Pattern[str], set[str]]]:
+    table = []
+    for template, operations in document.get("paths", {}).items():
+        parts = template.split("/")
+        pattern = "/".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        table.append((re.compile(pattern), {method.upper() for method in operations}))
+    return table
 
 
 def install_error_handlers(app: FastAPI) -> None:
