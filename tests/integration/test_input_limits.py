@@ -249,6 +249,17 @@ class TestMethods:
         assert response.status_code == 405
         assert response.headers["Allow"] == "DELETE, GET, PUT"
 
+    @pytest.mark.parametrize("operation", ["list", "status"])
+    def test_allow_names_the_methods_of_the_literal_path(
+        self, quiet_world: World, operation: str
+    ) -> None:
+        """`…/pipelines/list` is ListPipelines, not a pipeline whose ID is "list"."""
+        response = quiet_world.client.options(
+            f"{quiet_world.base}/pipelines/{operation}", headers=quiet_world.viewer.headers
+        )
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "POST"
+
 
 class PlayedAgent:
     def __init__(self, client: httpx.Client, db: Database, settings: Settings) -> None:

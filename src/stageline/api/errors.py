@@ -153,24 +153,28 @@ def _http_error(request: Request, error: Exception) -> Response:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method the API document gives a path that matches this one. (The router's own
-    `Allow` names only the first route that matched, and GET, PUT and DELETE of a pipeline
-    are three routes.)"""
-    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+    """The methods the API document gives this path. (The router's own `Allow` names only the
+    first route that matched, and GET, PUT and DELETE of a pipeline are three.) Where several
+    templates match, the one with the fewest parameters names it: `…/pipelines/list` is that
+    operation, not a pipeline whose ID is "list"."""
+    table: list[tuple[int, re.Pattern[str], set[str]]] | None = getattr(
         request.app.state, "allowed_methods", None
     )
     if table is None:
         table = request.app.state.allowed_methods = _method_table(request.app.openapi())
     path = request.scope["path"]
-    return sorted({m for pattern, methods in table if pattern.fullmatch(path) for m in methods})
+    matches = [(params, methods) for params, pattern, methods in table if pattern.fullmatch(path)]
+    fewest = min((params for params, _ in matches), default=0)
+    return sorted({m for params, methods in matches if params == fewest for m in methods})
 
 
-def _method_table(document: dict[str, Any]) -> list[tuple[re.Pattern[str], set[str]]]:
+def _method_table(document: dict[str, Any]) -> list[tuple[int, re.Pattern[str], set[str]]]:
     table = []
     for template, operations in document.get("paths", {}).items():
         parts = template.split("/")
         pattern = "/".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
-        table.append((re.compile(pattern), {method.upper() for method in operations}))
+        params = sum(p.startswith("{") for p in parts)
+        table.append((params, re.compile(pattern), {method.upper() for method in operations}))
     return table
 
 
