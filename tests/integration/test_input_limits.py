@@ -385,3 +385,87 @@ class TestAgents:
         assert line.endswith(f" [stageline: line cut at {limit} bytes]")
         assert line.startswith("é" * (limit // 2))
         assert len(line.encode()) < limit + 100
+
+
+FUZZED_LIST_BODY = (
+    r'{"is_publish": null, "creator_ids": ["8\ud916\udf6f\uda81\udde8\u00c9\u00be\u0003\u00bf'
+    r'\ubbc4\u008a\ud8c6\udf60\u009aJ\u0083\u00b5\u0080T", "<\u0007", "\u00fd\udaf0\udefb'
+    r'\u00a5i\u00b5\u007fv:\u00f2k_gl", "\u00da:\u0084&1", "\ud965\udc07\u00b1\u00e0\u00d9'
+    r'\u0087", "D\u00d6\u00f0\u0087\ud9e1\udf9b]\u0000\u00d0Z"], "offset": 223, "sort_dir": '
+    r'"asc", "sort_key": "name", "limit": 8, "name": "\ud9df\uddac\u00b9", "status": null, '
+    r'"executor_ids": ["\ud9c2\uddf3", "\u00a4\u00d5\u00f5\u0097\ud885\udc23\ud884\udcdc\udb02'
+    r'\udee9\ud8e9\udd6d", "\u00d7\u00de", "", "\u00e4\u00f6\u00c5\u00dc\udb2b\udcc2Y", "", "", '
+    r'"\u00e8:s\u0003\u00b1\u0015\ud8f6\udd2e\u00e6 7L", "\uda89\udf70\udbfa\udcf0\u008bt\u00d4",'
+    r' "\u00ac\u00c2$}#"]}'
+)
+"""The body with which the fuzzer got a 500 on PostgreSQL: a NUL character in a filter."""
+
+
+class TestNulCharacters:
+    """PostgreSQL cannot store NUL: a request holding one is refused before the database."""
+
+    def test_the_fuzzed_pipeline_list_is_a_400(self, quiet_world: World) -> None:
+        response = quiet_world.client.post(
+            f"{quiet_world.base}/pipelines/list",
+            content=FUZZED_LIST_BODY.encode(),
+            headers={**quiet_world.viewer.headers, "Content-Type": "application/json"},
+        )
+        refused(response, "creator_ids[5]", "NUL")
+
+    def test_a_definition_holding_nul_is_a_400(self, quiet_world: World) -> None:
+        text = definition(stage("S", shell_job("J", "echo \x00")))
+        refused(create(quiet_world, definition=text), "definition", "NUL")
+        still_serving(quiet_world)
+
+    def test_a_schedule_holding_nul_is_a_400(self, quiet_world: World) -> None:
+        refused(create(quiet_world, schedules=[{"type": "\x00"}]), "schedules[0].type", "NUL")
+
+    def test_a_query_holding_nul_is_a_400(
+        self, quiet_world: World, run_ids: dict[str, str]
+    ) -> None:
+        response = quiet_world.client.get(
+            f"{quiet_world.base}/pipelines/{run_ids['pipeline']}/pipeline-runs/detail",
+            params={"pipeline_run_id": "a\x00"},
+            headers=quiet_world.viewer.headers,
+        )
+        refused(response, "NUL")
+
+    def test_a_path_holding_nul_names_nothing(self, quiet_world: World) -> None:
+        response = quiet_world.client.get(
+            f"{quiet_world.base}/pipelines/a%00b", headers=quiet_world.viewer.headers
+        )
+        assert response.status_code == 404
+
+    def test_a_login_holding_nul_is_a_400(self, quiet_world: World) -> None:
+        user = {"name": "admin\x00", "password": "x"}
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}}}}
+        response = quiet_world.client.post("/v3/auth/tokens", json=body)
+        assert response.status_code == 400, response.text
+
+    def test_a_log_line_holding_nul_is_kept_with_a_replacement(
+        self, quiet_world: World, played: "PlayedAgent"
+    ) -> None:
+        pool = f"pool-{secrets.token_hex(6)}"
+        job_doc = shell_job("J", "true", resource=json.dumps({"pool": pool}))
+        pipeline_id = quiet_world.create_pipeline(definition(stage("S", job_doc)))
+        run_id = quiet_world.run(pipeline_id)
+        job = played.post("/agent/v1/claim", {"agent": "a", "pool": pool, "wait_seconds": 5}).json()
+        step_id = job["steps"][0]["step_run_id"]
+        events = [
+            {"seq": 1, "kind": "job_started"},
+            {"seq": 2, "kind": "step_log", "step_run_id": step_id, "first_line": 0}
+            | {"lines": ["a\x00b"]},
+            {"seq": 3, "kind": "job_finished", "outcome": "FAILED", "message": "x\x00y"},
+        ]
+        path = f"/agent/v1/jobs/{job['job_run_id']}/events"
+        answer = played.post(path, {"dispatch_id": job["dispatch_id"], "events": events})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["applied"] == 3
+        log_path = (
+            f"{quiet_world.base}/pipelines/{pipeline_id}/pipeline-runs/{run_id}"
+            f"/jobs/{job['job_run_id']}/steps/{step_id}/logs"
+        )
+        window = quiet_world.client.post(
+            log_path, json={"limit": 1, "sort": "asc"}, headers=quiet_world.viewer.headers
+        ).json()
+        assert window["log"] == "a\ufffdb\n"

@@ -205,6 +205,18 @@ class RequestIdMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", header)]
             await send(message)
 
+        # The database cannot hold NUL characters: such a request is answered here, for every
+        # route at once. A path holding one names nothing that can exist.
+        if "\x00" in scope["path"]:
+            response = error_response(scope, 404, NO_ROUTE_CODE, "API not found")
+            await response(scope, receive, send_with_id)
+            return
+        if b"%00" in scope.get("query_string", b""):
+            response = error_response(
+                scope, 400, VALIDATION_CODE, "the query holds a NUL character (%00)"
+            )
+            await response(scope, receive, send_with_id)
+            return
         length = dict(scope["headers"]).get(b"content-length", b"0")
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
             response = error_response(

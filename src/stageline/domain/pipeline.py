@@ -261,12 +261,19 @@ def _reject_constant(name: str) -> Any:
 
 
 def _check_depth(document: object, root: str, limit: int = MAX_DEPTH) -> None:
-    """Refuse arrays and objects nested deeper than `limit`, naming where it happens; without
-    recursion, so that the check itself cannot run out of stack."""
+    """Refuse arrays and objects nested deeper than `limit`, and text holding a NUL character
+    (PostgreSQL stores neither in text nor in JSON), naming where; without recursion, so that
+    the check itself cannot run out of stack."""
     pending: list[tuple[object, str, int]] = [(document, root, 1)]
     while pending:
         value, path, depth = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidPipeline(path, "must not hold a NUL character (\\u0000)")
+            continue
         if isinstance(value, dict):
+            if any("\x00" in key for key in value):
+                raise InvalidPipeline(path, "keys must not hold a NUL character (\\u0000)")
             children: list[tuple[object, str]] = [(v, f"{path}.{k}") for k, v in value.items()]
         elif isinstance(value, list):
             children = [(v, f"{path}[{i}]") for i, v in enumerate(value)]

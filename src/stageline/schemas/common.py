@@ -2,7 +2,16 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from stageline.domain.errors import excerpt
 
 ID_PATTERN = r"^[0-9a-zA-Z]{32}$"
 CodeArtsId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -42,8 +51,45 @@ FreeJson = Annotated[dict[str, Any], AfterValidator(_shallow)]
 ShallowList = Annotated[list[Any], AfterValidator(_shallow)]
 
 
+NUL = "\x00"
+"""PostgreSQL text and JSON cannot hold it: a request carrying one is refused at the door rather
+than failing in the database (and working on SQLite)."""
+
+
+def _nul_at(value: Any) -> str | None:
+    """Where the first string (key or value) holding a NUL character is, else None."""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, str) and NUL in item:
+            return path or "body"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                name = excerpt(str(key).replace(NUL, "\\0"))
+                where = f"{path}.{name}" if path else name
+                if isinstance(key, str) and NUL in key:
+                    return where
+                pending.append((child, where))
+        elif isinstance(item, list):
+            pending.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
+    return None
+
+
+def refuse_nul(data: Any) -> Any:
+    """`data` as it is; ValueError naming where it holds a NUL character."""
+    where = _nul_at(data)
+    if where is not None:
+        raise ValueError(f"{where}: text must not contain NUL characters (\\u0000)")
+    return data
+
+
 class WireInput(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
 
 RunStatusName = Literal[

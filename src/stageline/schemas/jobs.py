@@ -8,11 +8,11 @@ each exactly once and in order however often the agent has to resend them.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator, with_config
 
-from stageline.schemas.common import MAX_INT32
+from stageline.schemas.common import MAX_INT32, NUL
 
 JobOutcome = Literal["COMPLETED", "FAILED", "CANCELED"]
 
@@ -91,8 +91,26 @@ AgentId = Annotated[str, Field(min_length=1, max_length=64)]
 """A job, step or dispatch ID as the agent sends it back (the server made it: 32 characters)."""
 
 
+def _replace_nul(value: Any) -> Any:
+    """`value` with every NUL character replaced by U+FFFD: PostgreSQL cannot store NUL, and a
+    step that prints one must still have its log (an agent's reports are cleaned, not refused,
+    since a refused report would cost the job its later ones)."""
+    if isinstance(value, str):
+        return value.replace(NUL, "\ufffd")
+    if isinstance(value, dict):
+        return {_replace_nul(key): _replace_nul(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_replace_nul(child) for child in value]
+    return value
+
+
 class AgentWire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return _replace_nul(data)
 
 
 class OutputPair(AgentWire):
