@@ -37,11 +37,11 @@ def _shallow(value: Any) -> Any:
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item
         if not isinstance(item, dict | list):
             continue
         if depth > MAX_JSON_DEPTH:
             raise ValueError(f"nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
         pending.extend((child, depth + 1) for child in children)
     return value
 
