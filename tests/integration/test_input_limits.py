@@ -469,3 +469,15 @@ class TestNulCharacters:
             log_path, json={"limit": 1, "sort": "asc"}, headers=quiet_world.viewer.headers
         ).json()
         assert window["log"] == "a\ufffdb\n"
+
+
+def test_a_schedule_holding_a_huge_number_is_answered_as_stored(quiet_world: World) -> None:
+    """Free-form JSON is stored and answered as it came, numbers beyond 64 bits included."""
+    response = create(quiet_world, schedules=[{"type": "cron", "n": 10**30}])
+    assert response.status_code == 200, response.text
+    detail = quiet_world.client.get(
+        f"{quiet_world.base}/pipelines/{response.json()['pipeline_id']}",
+        headers=quiet_world.viewer.headers,
+    )
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["schedules"][0]["n"] == 10**30
