@@ -50,6 +50,7 @@ SDK_OPERATIONS = {
     "accept_checkpoint",
     "show_pipeline_artifacts",
     "download_pipeline_artifact",
+    "show_pipeline_run_history",
     "keystone_create_token",
     "health",
     "claim_job",
@@ -105,7 +106,7 @@ def test_operation_ids_are_the_sdk_method_names(document: dict[str, Any]) -> Non
 def test_every_v5_operation_declares_the_callers_errors(document: dict[str, Any]) -> None:
     """Each authenticates (401), checks a role (403) on a project that must exist (404)."""
     v5 = [op for path, op in operations(document) if path.startswith("/v5/")]
-    assert len(v5) == 19
+    assert len(v5) == 20
     for operation in v5:
         for status in ("401", "403", "404"):
             assert error_schema(operation, status) == ERROR_BODY, (operation["operationId"], status)
