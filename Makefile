@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve migrate test test-sqlite lint typecheck fmt check bench clean
+.PHONY: help install run serve migrate test test-sqlite lint typecheck fmt check bench fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,21 +41,24 @@ test-sqlite: $(DEV_STAMP) ## run the suite on SQLite only
 	$(BIN)/python -m pytest -k "not postgresql"
 
 lint: $(DEV_STAMP) ## ruff lint, format check and the import-linter layer contracts
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/lint-imports
 
-typecheck: $(DEV_STAMP) ## mypy --strict over src, tests and the benchmark
-	$(BIN)/mypy src tests bench
+typecheck: $(DEV_STAMP) ## mypy --strict over src, tests, the benchmark and tools
+	$(BIN)/mypy src tests bench tools
 
 fmt: $(DEV_STAMP) ## format and autofix
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 check: lint typecheck test ## what CI runs
 
 bench: $(RUNTIME_STAMP) ## batch-status benchmark on SQLite (BENCH_ARGS="--database-url postgresql://…")
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+fuzz: $(DEV_STAMP) ## Schemathesis for 3 minutes against a real server on SQLite (FUZZ_ARGS="--postgres-admin-url postgresql://…")
+	$(BIN)/python tools/fuzz.py $(FUZZ_ARGS)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .stageline

@@ -48,12 +48,13 @@ QUIET_LEASE_SECONDS = 2.0
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on a thread, on a free loopback port; yields the base URL."""
+def serving(app: Any, **options: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn (and these Config `options`) on a thread, on a free loopback
+    port; yields the base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

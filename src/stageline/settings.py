@@ -67,6 +67,19 @@ class Settings(BaseSettings):
     agent can take it, before it fails."""
     artifact_max_bytes: int = 1024 * 1024 * 1024
     """The largest artifact a step may upload."""
+    log_max_lines_per_step: int = 100_000
+    """Log lines kept per step; past them one line says the rest was dropped."""
+    log_max_line_bytes: int = 65_536
+    """Bytes kept of one log line; a longer line is cut and says so."""
+    header_timeout_seconds: float = 10.0
+    """How long a client may take to send a request's headers before the connection is closed
+    (slow clients must not hold connections open)."""
+    keep_alive_seconds: float = 5.0
+    """How long an idle kept-alive connection stays open."""
+    max_header_bytes: int = 32 * 1024
+    """Most bytes of a request's line and headers together; more is a 431."""
+    max_header_count: int = 100
+    """Most header fields in one request; more is a 431."""
     auth_cache_seconds: float = 10.0
     """How long a server trusts a checked token, access key or role before asking the database
     again (revocations take up to this long to apply; 0 turns the cache off)."""
@@ -84,14 +97,26 @@ class Settings(BaseSettings):
         parse_timezone(value)
         return value
 
-    @field_validator("batch_max_ids", "change_log_retention_days")
+    @field_validator(
+        "batch_max_ids",
+        "change_log_retention_days",
+        "log_max_lines_per_step",
+        "log_max_line_bytes",
+        "max_header_bytes",
+        "max_header_count",
+    )
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
         return value
 
-    @field_validator("agent_seen_seconds", "queue_timeout_seconds")
+    @field_validator(
+        "agent_seen_seconds",
+        "queue_timeout_seconds",
+        "header_timeout_seconds",
+        "keep_alive_seconds",
+    )
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if value <= 0:

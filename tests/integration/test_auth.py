@@ -280,9 +280,17 @@ class TestAccessKeys:
             signed(world.client, "POST", path, pair.ak, "wrong-secret", b"[]")
         assert signed(world.client, "POST", path, pair.ak, pair.sk, b"[]").status_code == 200
 
-    def test_an_unknown_ak_is_refused(self, world: World) -> None:
-        response = signed(
-            world.client, "POST", f"{world.base}/pipelines/status", "NOSUCHKEY", "x", b"[]"
+    def test_an_unknown_ak_gets_the_answer_of_a_wrong_signature(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
         )
-        assert response.status_code == 401
-        assert "ak not exist" in response.json()["error_msg"]
+        path = f"{world.base}/pipelines/status"
+        unknown = signed(world.client, "POST", path, "NOSUCHKEY" + pair.ak[9:], "x", b"[]")
+        wrong = signed(world.client, "POST", path, pair.ak, "wrong-secret", b"[]")
+        assert unknown.status_code == wrong.status_code == 401
+        unknown_body, wrong_body = unknown.json(), wrong.json()
+        assert unknown_body.pop("request_id") != wrong_body.pop("request_id")
+        assert unknown_body == wrong_body
+        assert wrong_body["error_code"] == "APIGW.0301"

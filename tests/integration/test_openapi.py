@@ -50,14 +50,14 @@ SDK_OPERATIONS = {
     "accept_checkpoint",
     "show_pipeline_artifacts",
     "download_pipeline_artifact",
+    "show_pipeline_run_history",
     "keystone_create_token",
     "health",
     "claim_job",
     "report_events",
     "heartbeat",
     "upload_artifact",
-    "bench_limit",
-    "show_pipeline_run_history",  # Stageline's own: not an SDK method
+    "bench_limit",  # Stageline's own: not an SDK method
 }
 """Operation IDs are the handler names, which are the SDK's method names: they must not move."""
 GIT_URL = "https://git.example.com/openapi/app.git"

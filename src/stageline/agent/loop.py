@@ -4,6 +4,10 @@ Three threads besides the jobs': the claim loop (one long-poll claim at a time w
 free), the sender (delivers each job's outbox in order, retrying with backoff while the server
 is unreachable), and the heartbeat (renews the leases of running jobs and learns which to kill).
 
+Each job's reports are retried on their own backoff: a server that fails the reports of one job
+(a 5xx for that job alone) delays that job only, never the reports of the agent's other jobs,
+which may belong to other projects.
+
 `drain()` stops claiming and lets running jobs finish and their reports reach the server;
 `shutdown()` also cancels running jobs. Either way the agent gives delivery `deliver_seconds`.
 """
@@ -18,8 +22,15 @@ from pathlib import Path
 
 from stageline.agent.executor import run_job
 from stageline.agent.outbox import JobOutbox
-from stageline.agent.transport import Fenced, Rejected, Unreachable
-from stageline.schemas.jobs import ClaimRequest, EventBatch, Heartbeat, JobAssignment, JobSource
+from stageline.agent.transport import Fenced, Rejected, ServerFailed, Unreachable
+from stageline.schemas.jobs import (
+    MAX_HEARTBEAT_JOBS,
+    ClaimRequest,
+    EventBatch,
+    Heartbeat,
+    JobAssignment,
+    JobSource,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +80,12 @@ class Agent:
         self._claiming.set()
         self._stopping = threading.Event()
         self._wake_sender = threading.Event()
+        # Only the sender thread touches these two.
+        self._retries: dict[str, tuple[Backoff, float]] = {}
+        """Jobs whose last report failed: their backoff, and when to try again (monotonic)."""
+        self._server_backoff = Backoff()
+        self._server_retry_at = 0.0
+        """When to try again after the server did not answer at all (monotonic)."""
         self._threads = [
             threading.Thread(target=self._claim_loop, name="agent-claims", daemon=True),
             threading.Thread(target=self._send_loop, name="agent-sender", daemon=True),
@@ -192,52 +209,75 @@ class Agent:
     # -- delivering -------------------------------------------------------------------------
 
     def _send_loop(self) -> None:
-        backoff = Backoff()
         while True:
             self._wake_sender.clear()
-            sent_all = self._send_pending()
+            all_sent = self._send_pending()
             with self._lock:
                 done = [k for k, o in self._outboxes.items() if o.delivered]
                 for job_run_id in done:
                     del self._outboxes[job_run_id]
                 idle = not self._outboxes
-            if self._stopping.is_set() and (idle or not sent_all):
+            for job_run_id in done:
+                self._retries.pop(job_run_id, None)
+            if self._stopping.is_set() and (idle or not all_sent):
                 return
-            if not sent_all:
-                self._stopping.wait(backoff.failed())
-                continue
-            backoff.succeeded()
             self._wake_sender.wait(0.1)
 
     def _send_pending(self) -> bool:
-        """One report per job with pending events; False when the server could not be reached."""
+        """One report per job with pending events, except jobs waiting to retry; False when
+        some job's reports could not be delivered (this time or the last)."""
         with self._lock:
             outboxes = list(self._outboxes.values())
+        now = time.monotonic()
+        if now < self._server_retry_at:
+            return False
+        all_sent = True
         for outbox in outboxes:
-            events = outbox.pending(
-                max_events=MAX_EVENTS_PER_REPORT, max_chars=MAX_CHARS_PER_REPORT
-            )
-            if not events:
+            retry = self._retries.get(outbox.job_run_id)
+            if retry is not None and retry[1] > now:
+                all_sent = False
                 continue
-            batch = EventBatch(dispatch_id=outbox.job.dispatch_id, events=events)
-            sent_at = time.monotonic()
             try:
-                answer = self.source.report(outbox.job_run_id, batch)
-            except Unreachable as error:
-                log.warning("could not report job %s: %s", outbox.job_run_id, error)
+                sent = self._send_one(outbox)
+            except Unreachable as error:  # no answer at all: no other job would get one either
+                delay = self._server_backoff.failed()
+                log.warning("could not reach the server (%s); again in %.1fs", error, delay)
+                self._server_retry_at = now + delay
                 return False
-            except Fenced as error:
-                log.warning("job %s is no longer ours (%s); stopping it", outbox.job_run_id, error)
-                outbox.fence()
-                continue
-            except Rejected as error:  # a bug on one side; resending would loop forever
-                log.error("report of job %s refused (%s); dropping it", outbox.job_run_id, error)
-                outbox.fence()
-                continue
-            outbox.acknowledge(answer.applied)
-            outbox.renewed(sent_at)
-            if answer.cancel and outbox.running:
-                outbox.cancelled.set()
+            self._server_backoff.succeeded()
+            if not sent:
+                backoff = retry[0] if retry is not None else Backoff()
+                self._retries[outbox.job_run_id] = (backoff, now + backoff.failed())
+                all_sent = False
+            elif retry is not None:
+                del self._retries[outbox.job_run_id]
+        return all_sent
+
+    def _send_one(self, outbox: JobOutbox) -> bool:
+        """Report the job's oldest pending events; False when the server failed them and they
+        must be tried again; `Unreachable` when it did not answer."""
+        events = outbox.pending(max_events=MAX_EVENTS_PER_REPORT, max_chars=MAX_CHARS_PER_REPORT)
+        if not events:
+            return True
+        batch = EventBatch(dispatch_id=outbox.job.dispatch_id, events=events)
+        sent_at = time.monotonic()
+        try:
+            answer = self.source.report(outbox.job_run_id, batch)
+        except ServerFailed as error:  # this job's reports, perhaps only these: try later
+            log.warning("could not report job %s: %s", outbox.job_run_id, error)
+            return False
+        except Fenced as error:
+            log.warning("job %s is no longer ours (%s); stopping it", outbox.job_run_id, error)
+            outbox.fence()
+            return True
+        except Rejected as error:  # a bug on one side; resending would loop forever
+            log.error("report of job %s refused (%s); dropping it", outbox.job_run_id, error)
+            outbox.fence()
+            return True
+        outbox.acknowledge(answer.applied)
+        outbox.renewed(sent_at)
+        if answer.cancel and outbox.running:
+            outbox.cancelled.set()
         return True
 
     # -- heartbeats -------------------------------------------------------------------------
@@ -249,18 +289,23 @@ class Agent:
             if not outboxes:
                 continue
             _stop_jobs_out_of_touch(outboxes)
-            sent_at = time.monotonic()
-            beat = Heartbeat(jobs={o.job_run_id: o.job.dispatch_id for o in outboxes})
-            try:
-                reply = self.source.heartbeat(beat)
-            except (Unreachable, Rejected, Fenced) as error:
-                log.warning("heartbeat failed: %s", error)
-                continue
-            for outbox in outboxes:
-                if outbox.job_run_id in reply.cancel:
-                    outbox.cancelled.set()
-                else:
-                    outbox.renewed(sent_at)
+            # The server takes at most MAX_HEARTBEAT_JOBS jobs per heartbeat.
+            for start in range(0, len(outboxes), MAX_HEARTBEAT_JOBS):
+                self._beat(outboxes[start : start + MAX_HEARTBEAT_JOBS])
+
+    def _beat(self, outboxes: list[JobOutbox]) -> None:
+        sent_at = time.monotonic()
+        beat = Heartbeat(jobs={o.job_run_id: o.job.dispatch_id for o in outboxes})
+        try:
+            reply = self.source.heartbeat(beat)
+        except (Unreachable, Rejected, Fenced) as error:
+            log.warning("heartbeat failed: %s", error)
+            return
+        for outbox in outboxes:
+            if outbox.job_run_id in reply.cancel:
+                outbox.cancelled.set()
+            else:
+                outbox.renewed(sent_at)
 
 
 def _stop_jobs_out_of_touch(outboxes: list[JobOutbox]) -> None:

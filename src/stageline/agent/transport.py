@@ -2,7 +2,8 @@
 
 Implements `schemas.jobs.JobSource`. Failures are sorted for the caller: `Fenced` (the claim is
 no longer ours: stop the job), `Rejected` (the server refused the request itself: resending it
-will not help), and `Unreachable` (try again later).
+will not help), and `Unreachable` (try again later) with its kind `ServerFailed` (the server
+answered 5xx to this one request).
 """
 
 from collections.abc import Iterator
@@ -28,6 +29,11 @@ UPLOAD_CHUNK = 1024 * 1024
 
 class Unreachable(Exception):
     """No answer, or a server error: worth trying again."""
+
+
+class ServerFailed(Unreachable):
+    """The server answered, with a 5xx: worth trying again, but it says nothing about other
+    requests (one job's reports may fail while the rest go through)."""
 
 
 class Rejected(Exception):
@@ -106,7 +112,7 @@ class HttpJobSource:
         if response.status_code == 409 or response.status_code == 404:
             raise Fenced(_message(response))
         if response.status_code >= 500:
-            raise Unreachable(_message(response))
+            raise ServerFailed(_message(response))
         if response.status_code >= 400:
             raise Rejected(_message(response))
         return response

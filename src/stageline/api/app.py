@@ -31,6 +31,7 @@ from stageline.auth.principals import Authenticator
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.journal import prune_change_log
+from stageline.engine.reports import LogLimits
 from stageline.engine.runs import RunEngine
 from stageline.engine.services import PeriodicService
 from stageline.engine.timeouts import QueuePolicy, Sweeper
@@ -65,6 +66,13 @@ def lease_policy(settings: Settings) -> LeasePolicy:
     )
 
 
+def log_limits(settings: Settings) -> LogLimits:
+    return LogLimits(
+        max_lines_per_step=settings.log_max_lines_per_step,
+        max_line_bytes=settings.log_max_line_bytes,
+    )
+
+
 def queue_policy(settings: Settings) -> QueuePolicy:
     return QueuePolicy(
         agent_seen_seconds=settings.agent_seen_seconds,
@@ -84,7 +92,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         settings=settings,
         db=db,
         engine=engine,
-        dispatcher=Dispatcher(engine, lease_policy(settings)),
+        dispatcher=Dispatcher(engine, lease_policy(settings), log_limits(settings)),
         claim_signal=claim_signal,
         blobs=Blobs(settings.artifact_dir, max_bytes=settings.artifact_max_bytes),
         authenticator=Authenticator(db, settings),

@@ -7,8 +7,9 @@ exceptions are logged with their request ID and answered with a generic 500, nev
 import itertools
 import logging
 import os
+import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from stageline.domain.errors import (
     StaleDispatch,
     Unauthenticated,
     UnsupportedMediaType,
+    excerpt,
 )
 from stageline.schemas.responses.errors import ErrorBody, RunNotAcceptedDetail
 
@@ -56,6 +58,9 @@ VALIDATION_CODE = "DEVCP.00021400"
 NO_ROUTE_CODE = "APIGW.0101"
 TOO_LARGE_CODE = "APIGW.0201"
 INTERNAL_CODE = "DEVCP.00010000"
+MESSAGE_MAX_CHARS = 1024
+"""No error message is longer: each quotes at most a short excerpt of the caller's input, and
+this catches any that would still grow with it."""
 
 
 def request_id(scope: Scope) -> str:
@@ -68,13 +73,16 @@ def error_response(
     code: str,
     message: str,
     not_accepted: RunNotAcceptedDetail | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body: ErrorBody = {"error_code": code, "error_msg": message}
+    body: ErrorBody = {"error_code": code, "error_msg": excerpt(message, MESSAGE_MAX_CHARS)}
     if code.startswith("APIGW."):
         body["request_id"] = request_id(scope)
     if not_accepted is not None:
         body["error"] = not_accepted
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _domain_error(request: Request, error: Exception) -> Response:
@@ -115,13 +123,15 @@ def _validation_error(request: Request, error: Exception) -> Response:
             request.scope,
             415,
             VALIDATION_CODE,
-            f"body: send JSON with Content-Type: application/json (got {content_type or 'none'!r})",
+            "body: send JSON with Content-Type: application/json"
+            f" (got {excerpt(content_type or 'none')!r})",
         )
     if first.get("type") == "json_invalid":
         message = "request body is not valid JSON"
     elif first.get("type") == "string_pattern_mismatch":
         pattern = (first.get("ctx") or {}).get("pattern", "")
-        message = f"{field_path(first['loc'])}: {first['input']!r} does not match {pattern}"
+        quoted = excerpt(first["input"]) if isinstance(first["input"], str) else first["input"]
+        message = f"{field_path(first['loc'])}: {quoted!r} does not match {pattern}"
     else:
         message = f"{field_path(first['loc'])}: {first['msg']}"
         if len(problems) > 1:
@@ -135,9 +145,41 @@ def _http_error(request: Request, error: Exception) -> Response:
         return error_response(request.scope, 404, NO_ROUTE_CODE, "API not found")
     if error.status_code == 405:
         return error_response(
-            request.scope, 405, NO_ROUTE_CODE, f"method {request.method} not allowed here"
+            request.scope,
+            405,
+            NO_ROUTE_CODE,
+            f"method {excerpt(request.method)} not allowed here",
+            headers={"Allow": ", ".join(_allowed_methods(request))},
         )
-    return error_response(request.scope, error.status_code, VALIDATION_CODE, str(error.detail))
+    return error_response(
+        request.scope, error.status_code, VALIDATION_CODE, str(error.detail), headers=error.headers
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the API document gives this path. (The router's own `Allow` names only the
+    first route that matched, and GET, PUT and DELETE of a pipeline are three.) Where several
+    templates match, the one with the fewest parameters names it: `…/pipelines/list` is that
+    operation, not a pipeline whose ID is "list"."""
+    table: list[tuple[int, re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if table is None:
+        table = request.app.state.allowed_methods = _method_table(request.app.openapi())
+    path = request.scope["path"]
+    matches = [(params, methods) for params, pattern, methods in table if pattern.fullmatch(path)]
+    fewest = min((params for params, _ in matches), default=0)
+    return sorted({m for params, methods in matches if params == fewest for m in methods})
+
+
+def _method_table(document: dict[str, Any]) -> list[tuple[int, re.Pattern[str], set[str]]]:
+    table = []
+    for template, operations in document.get("paths", {}).items():
+        parts = template.split("/")
+        pattern = "/".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        params = sum(p.startswith("{") for p in parts)
+        table.append((params, re.compile(pattern), {method.upper() for method in operations}))
+    return table
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -204,6 +246,18 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        # The database cannot hold NUL characters: such a request is answered here, for every
+        # route at once. A path holding one names nothing that can exist.
+        if "\x00" in scope["path"]:
+            response = error_response(scope, 404, NO_ROUTE_CODE, "API not found")
+            await response(scope, receive, send_with_id)
+            return
+        if b"%00" in scope.get("query_string", b""):
+            response = error_response(
+                scope, 400, VALIDATION_CODE, "the query holds a NUL character (%00)"
+            )
+            await response(scope, receive, send_with_id)
+            return
         if _declared_length(scope["headers"]) > MAX_BODY_BYTES:
             response = error_response(
                 scope, 413, TOO_LARGE_CODE, f"request body larger than {MAX_BODY_BYTES} bytes"

@@ -2,7 +2,7 @@
 
 from sqlalchemy.orm import Session
 
-from stageline.domain.errors import PipelineNotFound, RunNotFound
+from stageline.domain.errors import PipelineNotFound, RunNotFound, excerpt
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
 from stageline.store.tables import Pipeline, PipelineRun
@@ -15,12 +15,12 @@ def find_pipeline(
         session, project_id=project_id, pipeline_id=pipeline_id, for_update=for_update
     )
     if pipeline is None:
-        raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+        raise PipelineNotFound(f"pipeline {excerpt(pipeline_id)} not found")
     return pipeline
 
 
 def find_run(session: Session, pipeline: Pipeline, run_id: str) -> PipelineRun:
     run = run_queries.read_run(session, run_id=run_id, pipeline_id=pipeline.id)
     if run is None:
-        raise RunNotFound(f"pipeline run {run_id} not found")
+        raise RunNotFound(f"pipeline run {excerpt(run_id)} not found")
     return run

@@ -7,7 +7,7 @@ after the same amount of work.
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from stageline.auth.principals import iso_utc
 from stageline.auth.secrets import (
@@ -17,6 +17,7 @@ from stageline.auth.secrets import (
     token_digest,
 )
 from stageline.domain.errors import InvalidInput, Unauthenticated
+from stageline.schemas.common import refuse_nul
 from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import identity
@@ -58,7 +59,14 @@ class _Auth(BaseModel):
 
 
 class TokenRequest(BaseModel):
+    """The whole body; no string of it may hold a NUL character (the database cannot)."""
+
     auth: _Auth
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
 
 def domain_id(settings: Settings) -> str:

@@ -12,12 +12,15 @@ from stageline.auth import signing
 from stageline.auth.roles import Role, allows
 from stageline.auth.secrets import derive_secret_key, token_digest
 from stageline.auth.ttl_cache import TtlCache
-from stageline.domain.errors import Forbidden, ProjectNotFound, Unauthenticated
+from stageline.domain.errors import Forbidden, ProjectNotFound, Unauthenticated, excerpt
 from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import identity
 
 IAM_PREFIX = "Incorrect IAM authentication information: "
+SIGNATURE_FAILED = IAM_PREFIX + "verify aksk signature fail"
+"""The answer to a wrong signature, and to an AK that does not exist: the same, so that a
+caller cannot tell which AKs exist."""
 FAILED_SIGNATURES_BEFORE_LOCK = 5
 LOCK_MS = 5 * 60 * 1000
 AGENT_KIND = "agent"
@@ -101,10 +104,12 @@ class Authenticator:
         except signing.SignatureError as error:
             raise Unauthenticated(IAM_PREFIX + error.reason) from None
         access_key = parsed.access_key
-        principal = self._access_keys.get(access_key, now=now)
+        principal: Principal | None = self._access_keys.get(access_key, now=now)
         had_failures = False
         if principal is None:
             principal, had_failures = self._load_access_key(access_key, now=now)
+        # An unknown AK goes through the same check (against the SK it would have) and gets the
+        # same answer as a known one with a wrong signature: nothing tells which AKs exist.
         try:
             signing.verify(
                 request.method,
@@ -131,26 +136,27 @@ class Authenticator:
                     limit=FAILED_SIGNATURES_BEFORE_LOCK,
                     lock_ms=LOCK_MS,
                 )
-            raise Unauthenticated(IAM_PREFIX + "verify aksk signature fail") from None
+            raise Unauthenticated(SIGNATURE_FAILED) from None
+        if principal is None:  # signed with the SK of a key nobody was given: still no
+            raise Unauthenticated(SIGNATURE_FAILED)
         if had_failures:
             with self.db.writer() as session:
                 identity.reset_signature_failures(session, access_key=access_key)
         self._access_keys.put(access_key, principal, now=now)
         return principal
 
-    def _load_access_key(self, access_key: str, *, now: int) -> tuple[Principal, bool]:
-        """The key's user, and whether failed signatures are on its record; refuses locked keys."""
+    def _load_access_key(self, access_key: str, *, now: int) -> tuple[Principal | None, bool]:
+        """The key's user (None for an unknown key), and whether failed signatures are on its
+        record; refuses locked keys."""
         with self.db.reader() as session:
             key = identity.read_access_key(session, access_key=access_key)
             if key is None:
-                raise Unauthenticated(
-                    IAM_PREFIX + f"Get secretKey failed,ak:{access_key},err:ak not exist"
-                )
+                return None, False
             if key.locked_until is not None and key.locked_until > now:
                 raise Unauthenticated(IAM_PREFIX + "AK access failed to reach the limit,forbidden")
             user = identity.read_user(session, user_id=key.user_id)
             if user is None:
-                raise Unauthenticated(IAM_PREFIX + "verify aksk signature fail")
+                return None, False
             principal = Principal(
                 user.id, user.name, user.display_name, is_agent=user.kind == AGENT_KIND
             )
@@ -167,10 +173,12 @@ class Authenticator:
             return held
         with self.db.reader() as session:
             if identity.read_project(session, project_id=project_id) is None:
-                raise ProjectNotFound(f"project {project_id} not found")
+                raise ProjectNotFound(f"project {excerpt(project_id)} not found")
             label = identity.read_role(session, project_id=project_id, user_id=principal.user_id)
         if label is None:
-            raise Forbidden(f"user {principal.name} is not a member of project {project_id}")
+            raise Forbidden(
+                f"user {principal.name} is not a member of project {excerpt(project_id)}"
+            )
         held = Role.parse(label)
         self._roles.put((principal.user_id, project_id), held, now=now)
         return held

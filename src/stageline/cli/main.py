@@ -97,6 +97,7 @@ def serve(
     import uvicorn
 
     from stageline.api.app import create_app
+    from stageline.cli.http_server import uvicorn_options
 
     overrides = {
         "host": host,
@@ -129,6 +130,7 @@ def serve(
                 log_level="info",
                 access_log=settings.access_log,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                **uvicorn_options(settings, workers=workers),
             )
             return
         app_ = create_app(settings, db=db)
@@ -143,6 +145,7 @@ def serve(
             log_level="info",
             access_log=settings.access_log,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            **uvicorn_options(settings),
         )
     finally:
         if agent is not None:  # its jobs are cancelled; a server started later redispatches

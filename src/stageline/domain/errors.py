@@ -1,5 +1,15 @@
 """Errors the domain and the layers above raise; HTTP status codes live in `api.errors`."""
 
+QUOTE_MAX_CHARS = 64
+"""The most of a caller's input an error message repeats: enough to recognise it, never the
+megabytes someone may have sent."""
+
+
+def excerpt(text: object, limit: int = QUOTE_MAX_CHARS) -> str:
+    """`text` as an error message may quote it: its first `limit` characters, then "…"."""
+    value = str(text)
+    return value if len(value) <= limit else value[:limit] + "…"
+
 
 class DomainError(Exception):
     """Base of every error a client can cause; `message` is safe to show to that client."""

@@ -2,6 +2,10 @@
 
 `parse_definition` turns the JSON string of stages -> jobs -> steps into a `PipelineSpec`, or
 raises `InvalidPipeline` whose `path` names the offending field (e.g. `definition.stages[0].name`).
+
+Every number and duration is bounded here, at create time, so that nothing later (a report, a
+sweep, a 32-bit column) meets a value it cannot hold: one pipeline saved with an absurd timeout
+must not be able to break the reports of the agent that runs it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stageline.domain.conditions import InvalidCondition, parse_condition
-from stageline.domain.errors import InvalidPipeline
+from stageline.domain.errors import InvalidPipeline, excerpt
 
 SHELL_TASK = "official_shell_plugin"
 SHELL_SCRIPT_INPUT = "OFFICIAL_SHELL_SCRIPT_INPUT"
@@ -26,11 +30,26 @@ SUPPORTED_TASKS: frozenset[str] = frozenset({SHELL_TASK, AUTO_TRIGGER_TASK, CHEC
 CHECK_STRATEGIES = frozenset({"all", "any"})
 TIMEOUT_STRATEGIES = frozenset({"reject", "pass"})
 DEFAULT_REVIEW_TIMEOUT_SECONDS = 24 * 3600
+MAX_JOB_TIMEOUT_SECONDS = 7 * 24 * 3600
+"""The longest a job's `timeout` may be: 7 days (`168h`, `10080m`, `604800s`)."""
+MAX_REVIEW_TIMEOUT_SECONDS = 7 * 24 * 3600
+"""The longest a manual review may wait for a decision: 7 days (604800 seconds)."""
 DEFAULT_POOL = "default"
-_DURATION = re.compile(r"^\s*(\d+)\s*([smh]?)\s*$")
+# ASCII digits only ("²".isdigit() is true, and int("²") fails); at most 12 of them, so that a
+# thousand-digit number is refused by its shape instead of being converted first.
+_DURATION = re.compile(r"^\s*([0-9]{1,12})\s*([smh]?)\s*$", re.ASCII)
+_SECONDS = re.compile(r"^[0-9]{1,12}$", re.ASCII)
 _DURATION_UNITS = {"s": 1, "": 60, "m": 60, "h": 3600}
 
 NAME_MAX_LENGTH = 128
+MAX_INTEGER = 2**31 - 1
+"""The largest `sequence` or other integer a definition may hold (they live in 32-bit columns)."""
+MAX_DEPTH = 32
+"""How deeply arrays and objects may nest in a definition (stages -> jobs -> steps -> inputs
+is 6 levels; the rest is room for input values)."""
+RESOURCE_MAX_LENGTH = 4096
+MAX_LABELS = 32
+LABEL_MAX_LENGTH = 64
 _ROOT = "definition"
 
 _T = TypeVar("_T")
@@ -84,9 +103,19 @@ def review_of(inputs: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -> Review
     return Review(
         approvers=_names(values.get("approvers")),
         check_strategy=str(values.get("check_strategy") or "all"),
-        timeout_seconds=int(values.get("timeout") or DEFAULT_REVIEW_TIMEOUT_SECONDS),
+        timeout_seconds=_review_seconds(values.get("timeout")) or DEFAULT_REVIEW_TIMEOUT_SECONDS,
         timeout_strategy=str(values.get("timeout_strategy") or "reject"),
     )
+
+
+def _review_seconds(value: object) -> int | None:
+    """A review's `timeout` in seconds (an integer or a string of digits), at most the cap;
+    None when absent or not a positive number. A value saved before the cap is held to it."""
+    if isinstance(value, str) and _SECONDS.match(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return min(value, MAX_REVIEW_TIMEOUT_SECONDS)
 
 
 def _names(value: object) -> tuple[str, ...]:
@@ -99,31 +128,64 @@ def artifact_patterns(inputs: Mapping[str, Any] | tuple[tuple[str, Any], ...]) -
     return _names(dict(inputs).get(ARTIFACTS_INPUT))
 
 
-def parse_duration(text: str) -> int:
-    """`90s`, `30m`, `2h`, or a bare number of minutes, in seconds; ValueError otherwise."""
+def parse_duration(text: str, *, maximum: int = MAX_JOB_TIMEOUT_SECONDS) -> int:
+    """`90s`, `30m`, `2h`, or a bare number of minutes, in seconds, at most `maximum`;
+    ValueError otherwise."""
     match = _DURATION.match(text)
     if match is None or int(match.group(1)) == 0:
-        raise ValueError(f"'{text}' is not a duration such as 90s, 30m, 2h or 30 (minutes)")
-    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        raise ValueError(
+            f"'{excerpt(text)}' is not a duration such as 90s, 30m, 2h or 30 (minutes)"
+        )
+    seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds > maximum:
+        raise ValueError(
+            f"'{excerpt(text)}' is longer than the most allowed, {maximum}s ({maximum // 3600}h)"
+        )
+    return seconds
+
+
+def job_timeout_seconds(text: str) -> int:
+    """A stored job's `timeout` in seconds. Definitions are checked when they are saved; one
+    saved before a limit existed is held to the limit here rather than failing a report."""
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return MAX_JOB_TIMEOUT_SECONDS
+
+
+_RESOURCE_SHAPE = 'must be a JSON object string such as {"pool": "default"}'
 
 
 def parse_resource(text: str | None) -> tuple[str, tuple[str, ...]]:
     """The agent pool and labels a job's `resource` JSON asks for (other keys are ignored)."""
     if not text:
         return DEFAULT_POOL, ()
+    if len(text) > RESOURCE_MAX_LENGTH:
+        raise ValueError(f"must be at most {RESOURCE_MAX_LENGTH} characters (got {len(text)})")
     try:
-        value = json.loads(text)
-    except ValueError:
-        raise ValueError('must be a JSON object string such as {"pool": "default"}') from None
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise ValueError(_RESOURCE_SHAPE) from None
     if not isinstance(value, dict):
-        raise ValueError('must be a JSON object string such as {"pool": "default"}')
+        raise ValueError(_RESOURCE_SHAPE)
+    try:
+        _check_depth(value, "resource")
+    except InvalidPipeline as error:
+        raise ValueError(error.problem) from None
     pool = value.get("pool") or DEFAULT_POOL
     if not isinstance(pool, str) or len(pool) > 64:
         raise ValueError("pool must be a string of at most 64 characters")
     labels = value.get("labels")
     if labels is not None and not isinstance(labels, list | str):
         raise ValueError("labels must be a list of strings or a comma separated string")
-    return pool, tuple(sorted(set(_names(labels))))
+    if isinstance(labels, list) and not all(isinstance(label, str) for label in labels):
+        raise ValueError("labels must be a list of strings or a comma separated string")
+    names = tuple(sorted(set(_names(labels))))
+    if len(names) > MAX_LABELS or any(len(name) > LABEL_MAX_LENGTH for name in names):
+        raise ValueError(
+            f"labels: at most {MAX_LABELS}, each at most {LABEL_MAX_LENGTH} characters"
+        )
+    return pool, names
 
 
 @dataclass(frozen=True)
@@ -187,6 +249,7 @@ def parse_definition(text: str) -> PipelineSpec:
             else str(exc) or type(exc).__name__
         )
         raise InvalidPipeline(_ROOT, f"is not valid JSON ({reason})") from None
+    _check_depth(document, _ROOT)
     return _Parser().parse(document)
 
 
@@ -195,6 +258,30 @@ def parse_definition(text: str) -> PipelineSpec:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
+
+
+def _check_depth(document: object, root: str, limit: int = MAX_DEPTH) -> None:
+    """Refuse arrays and objects nested deeper than `limit`, and text holding a NUL character
+    (PostgreSQL stores neither in text nor in JSON), naming where; without recursion, so that
+    the check itself cannot run out of stack."""
+    pending: list[tuple[object, str, int]] = [(document, root, 1)]
+    while pending:
+        value, path, depth = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidPipeline(path, "must not hold a NUL character (\\u0000)")
+            continue
+        if isinstance(value, dict):
+            if any("\x00" in key for key in value):
+                raise InvalidPipeline(path, "keys must not hold a NUL character (\\u0000)")
+            children: list[tuple[object, str]] = [(v, f"{path}.{k}") for k, v in value.items()]
+        elif isinstance(value, list):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        else:
+            continue
+        if depth > limit:
+            raise InvalidPipeline(path, f"nests arrays and objects deeper than {limit} levels")
+        pending.extend((child, child_path, depth + 1) for child, child_path in children)
 
 
 def _json_type(value: object) -> str:
@@ -247,11 +334,18 @@ def _optional_str(obj: Mapping[str, Any], key: str, path: str) -> str | None:
 
 
 def _optional_int(obj: Mapping[str, Any], key: str, path: str, default: int) -> int:
+    """An integer field within 0..MAX_INTEGER (null/absent = `default`)."""
     value = obj.get(key)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
         raise _wrong_type(f"{path}.{key}", "an integer", value)
+    if value < 0:
+        raise InvalidPipeline(f"{path}.{key}", f"must be >= 0 (got {excerpt(str(value))})")
+    if value > MAX_INTEGER:
+        raise InvalidPipeline(
+            f"{path}.{key}", f"must be at most {MAX_INTEGER} (got {excerpt(str(value))})"
+        )
     return value
 
 
@@ -285,10 +379,7 @@ def _name(obj: Mapping[str, Any], path: str) -> str:
 
 
 def _sequence(obj: Mapping[str, Any], path: str, index: int) -> int:
-    sequence = _optional_int(obj, "sequence", path, index)
-    if sequence < 0:
-        raise InvalidPipeline(f"{path}.sequence", f"must be >= 0 (got {sequence})")
-    return sequence
+    return _optional_int(obj, "sequence", path, index)
 
 
 def _ordered(items: list[tuple[int, _T]], path: str, *, unique: bool) -> tuple[_T, ...]:
@@ -345,7 +436,8 @@ class _Parser:
 
         def explain_stage(dep: str) -> str | None:
             if dep in stage_of_job:
-                return f"unknown stage '{dep}' ('{dep}' is a job of stage '{stage_of_job[dep]}')"
+                job, owner = excerpt(dep), excerpt(stage_of_job[dep])
+                return f"unknown stage '{job}' ('{job}' is a job of stage '{owner}')"
             return None
 
         _check_dependencies(stage_nodes, "stage", explain_stage)
@@ -355,8 +447,9 @@ class _Parser:
                 other = stage_of_job.get(dep)
                 if other is None or other == own:
                     return None
+                job, other = excerpt(dep), excerpt(other)
                 return (
-                    f"unknown job '{dep}' in this stage ('{dep}' belongs to stage '{other}'; "
+                    f"unknown job '{job}' in this stage ('{job}' belongs to stage '{other}'; "
                     "a job may depend only on jobs of its own stage)"
                 )
 
@@ -368,7 +461,8 @@ class _Parser:
         first = self._identifiers.get(identifier)
         if first is not None:
             raise InvalidPipeline(
-                f"{path}.identifier", f"duplicate identifier '{identifier}' (also used by {first})"
+                f"{path}.identifier",
+                f"duplicate identifier '{excerpt(identifier)}' (also used by {first})",
             )
         self._identifiers[identifier] = path
 
@@ -477,7 +571,7 @@ class _Parser:
         if not isinstance(task, str):
             raise _wrong_type(task_path, "a string", task)
         if task not in SUPPORTED_TASKS:
-            raise InvalidPipeline(task_path, f"unknown task '{task}'")
+            raise InvalidPipeline(task_path, f"unknown task '{excerpt(task)}'")
         name = _optional_str(obj, "name", path) or task
         identifier = self._identifier(obj, path, generated_id)
         sequence = _sequence(obj, path, index)
@@ -522,11 +616,15 @@ def _check_review(step: StepSpec, path: str) -> None:
         )
     timeout = step.input("timeout")
     if timeout is not None:
-        valid = isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 0
-        if isinstance(timeout, str) and timeout.isdigit():
-            valid = int(timeout) > 0
-        if not valid:
+        if _review_seconds(timeout) is None:
             raise InvalidPipeline(inputs, "timeout must be a positive number of seconds")
+        seconds = int(timeout)
+        if seconds > MAX_REVIEW_TIMEOUT_SECONDS:
+            raise InvalidPipeline(
+                inputs,
+                f"timeout must be at most {MAX_REVIEW_TIMEOUT_SECONDS} seconds (7 days)"
+                f" (got {excerpt(str(timeout))})",
+            )
     approvers = step.input("approvers")
     if approvers is not None and not isinstance(approvers, str | list):
         raise InvalidPipeline(inputs, "approvers must be a list or a comma separated string")
@@ -541,7 +639,7 @@ def _string_list(obj: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]
         if not value:
             raise InvalidPipeline(item_path, "must not be empty")
         if value in items:
-            raise InvalidPipeline(item_path, f"'{value}' is listed twice")
+            raise InvalidPipeline(item_path, f"'{excerpt(value)}' is listed twice")
         items.append(value)
     return tuple(items)
 
@@ -560,7 +658,7 @@ def _inputs(obj: Mapping[str, Any], path: str) -> tuple[tuple[str, Any], ...]:
         if not key:
             raise InvalidPipeline(f"{item_path}.key", "must not be empty")
         if key in seen:
-            raise InvalidPipeline(f"{item_path}.key", f"duplicate input key '{key}'")
+            raise InvalidPipeline(f"{item_path}.key", f"duplicate input key '{excerpt(key)}'")
         if "value" not in item:
             raise InvalidPipeline(f"{item_path}.value", "is required")
         seen.add(key)
@@ -576,7 +674,7 @@ def _check_dependencies(
     for node in nodes:
         for index, dep in enumerate(node.depends_on):
             if dep not in known:
-                problem = explain_unknown(dep) or f"unknown {kind} '{dep}'"
+                problem = explain_unknown(dep) or f"unknown {kind} '{excerpt(dep)}'"
                 raise InvalidPipeline(f"{node.path}.depends_on[{index}]", problem)
 
     position = {node.identifier: index for index, node in enumerate(nodes)}

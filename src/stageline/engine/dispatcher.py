@@ -19,12 +19,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from stageline.domain.errors import JobNotFound, StaleDispatch
+from stageline.domain.errors import JobNotFound, StaleDispatch, excerpt
 from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK, artifact_patterns
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.domain.waiting import without_wait
 from stageline.engine.journal import Actor
-from stageline.engine.reports import apply_event
+from stageline.engine.reports import LogLimits, apply_event
 from stageline.engine.runs import RunEngine
 from stageline.engine.state import RunState
 from stageline.schemas.jobs import (
@@ -163,9 +163,12 @@ class Sightings:
 class Dispatcher:
     """What the agent routes call."""
 
-    def __init__(self, engine: RunEngine, policy: LeasePolicy) -> None:
+    def __init__(
+        self, engine: RunEngine, policy: LeasePolicy, log_limits: LogLimits = LogLimits()
+    ) -> None:
         self.engine = engine
         self.policy = policy
+        self.log_limits = log_limits
         self.sightings = Sightings()
 
     def claim(self, request: ClaimRequest, *, agent_name: str) -> JobAssignment | None:
@@ -210,7 +213,7 @@ class Dispatcher:
                     continue  # a resend of what was applied already
                 if event.seq != applied + 1:
                     break  # a gap: the agent resends from the first missing one
-                apply_event(state, job, event)
+                apply_event(state, job, event, self.log_limits)
                 applied = event.seq
             job.events_applied = applied
             if job.status not in STAGE_TERMINAL:
@@ -274,7 +277,9 @@ class Dispatcher:
             job = _current_job(state, job_run_id, dispatch_id)
             step = state.step(step_run_id)
             if step is None or step.job_run_id != job.id:
-                raise JobNotFound(f"step run {step_run_id} is not a step of job run {job.id}")
+                raise JobNotFound(
+                    f"step run {excerpt(step_run_id)} is not a step of job run {job.id}"
+                )
             artifact_queries.put_artifact(
                 state.session,
                 run_id=state.run.id,
@@ -292,12 +297,12 @@ def _current_job(state: RunState, job_run_id: str, dispatch_id: str) -> JobRun:
     """The job, if `dispatch_id` is its current claim; the journal then names its agent."""
     job = state.job(job_run_id)
     if job is None:
-        raise JobNotFound(f"job run {job_run_id} not found")
+        raise JobNotFound(f"job run {excerpt(job_run_id)} not found")
     if job.dispatch_id is None or not hmac.compare_digest(
         job.dispatch_id.encode(), dispatch_id.encode()
     ):
         raise StaleDispatch(
-            f"dispatch {dispatch_id[:40]} of job run {job_run_id} is no longer current"
+            f"dispatch {excerpt(dispatch_id, 40)} of job run {job_run_id} is no longer current"
             " (its lease expired and the job was taken back); stop running it"
         )
     state.journal.actor = Actor.agent(job.claimed_by or AGENT.name)

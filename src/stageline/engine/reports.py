@@ -3,9 +3,16 @@
 Reports that come late or twice are normal — an agent reporting FAILED for a job the user has
 just stopped, or resending a batch whose answer it never got — and change nothing: the door
 refuses them, and events numbered at or below `events_applied` are dropped.
+
+A step's log is bounded (`LogLimits`): past its last line the server keeps one line saying so
+and drops the rest, and each line is cut to a number of bytes. The job goes on either way: a
+refusal would cost the agent the job's other reports, and a step that writes without end
+should still be able to finish.
 """
 
-from stageline.domain.pipeline import parse_duration
+from dataclasses import dataclass
+
+from stageline.domain.pipeline import job_timeout_seconds
 from stageline.domain.statuses import (
     ASYNC_OUTCOMES,
     STAGE_STEP_FINISHED,
@@ -21,7 +28,41 @@ from stageline.store.tables import JobRun
 S = StageStatus
 
 
-def apply_event(state: RunState, job: JobRun, event: AgentEvent) -> None:
+@dataclass(frozen=True)
+class LogLimits:
+    max_lines_per_step: int = 100_000
+    """Lines kept per step (over all its retries); then one line saying the rest was dropped."""
+    max_line_bytes: int = 65_536
+    """Bytes (UTF-8) kept of one line; a longer one is cut and says so."""
+
+    def marker(self) -> str:
+        return (
+            f"[stageline: this step logged more than {self.max_lines_per_step} lines;"
+            " the rest of its log was dropped]"
+        )
+
+    def clip(self, first_line: int, lines: list[str]) -> list[str]:
+        """What to store of `lines`, numbered from `first_line`: the lines before the limit,
+        the marker in the limit's own place, nothing after it."""
+        room = max(0, self.max_lines_per_step - first_line)
+        kept = [self._cut(line) for line in lines[:room]]
+        if first_line <= self.max_lines_per_step < first_line + len(lines):
+            kept.append(self.marker())
+        return kept
+
+    def _cut(self, line: str) -> str:
+        if len(line) * 4 <= self.max_line_bytes:  # no line that short can be too long
+            return line
+        data = line.encode()
+        if len(data) <= self.max_line_bytes:
+            return line
+        kept = data[: self.max_line_bytes].decode(errors="ignore")
+        return f"{kept} [stageline: line cut at {self.max_line_bytes} bytes]"
+
+
+def apply_event(
+    state: RunState, job: JobRun, event: AgentEvent, limits: LogLimits = LogLimits()
+) -> None:
     if event.kind == "job_started":
         _job_started(state, job)
         return
@@ -34,12 +75,13 @@ def apply_event(state: RunState, job: JobRun, event: AgentEvent) -> None:
         return  # not a step of this job: nothing to apply
     if event.kind == "step_log":
         assert event.first_line is not None
-        if event.lines:
+        lines = limits.clip(event.first_line, event.lines)
+        if lines:
             log_queries.append_log_lines(
                 state.session,
                 step_run_id=step.id,
                 first_line_no=event.first_line,
-                lines=event.lines,
+                lines=lines,
                 now=state.now,
             )
     elif event.kind == "step_outputs":
@@ -57,7 +99,7 @@ def _job_started(state: RunState, job: JobRun) -> None:
     if not apply(state, job, S.RUNNING).accepted:
         return
     if job.timeout:
-        job.deadline_at = state.now + parse_duration(job.timeout) * 1000
+        job.deadline_at = state.now + job_timeout_seconds(job.timeout) * 1000
     if job.is_async:  # the stage goes on without waiting for it
         apply(state, job, S.ASYNC_RUNNING)
 

@@ -24,6 +24,7 @@ from stageline.domain.errors import (
     RunNotAccepted,
     RunNotFound,
     StepNotFound,
+    excerpt,
 )
 from stageline.domain.pipeline import CHECKPOINT_TASK, review_of
 from stageline.domain.statuses import (
@@ -123,7 +124,7 @@ class RunEngine:
             assert isinstance(scope, str)
             found = run_queries.read_run_of_job(session, job_run_id=scope)
             if found is None:
-                raise JobNotFound(f"job run {scope} not found")
+                raise JobNotFound(f"job run {excerpt(scope)} not found")
             return found
         if isinstance(scope, RunScope):
             _live_pipeline(session, scope.project_id, scope.pipeline_id)
@@ -134,7 +135,7 @@ class RunEngine:
             session, run_id=run_id, pipeline_id=pipeline_id, for_update=True, without_payload=True
         )
         if run is None:
-            raise RunNotFound(f"pipeline run {run_id} not found")
+            raise RunNotFound(f"pipeline run {excerpt(run_id)} not found")
         return run
 
     def wake(self) -> None:
@@ -273,7 +274,9 @@ class RunEngine:
             step = state.step(step_run_id)
             if step is None or step.task != CHECKPOINT_TASK or step.job_run_id != job_run_id:
                 where = f"job run {job_run_id}" if job_run_id else "a stage entry"
-                raise StepNotFound(f"no manual review step {step_run_id} in {where} of this run")
+                raise StepNotFound(
+                    f"no manual review step {excerpt(step_run_id)} in {where} of this run"
+                )
             if step.status != S.PAUSED:
                 raise Conflict(f"the review is not waiting for a decision (it is {step.status})")
             review = review_of(tuple((i["key"], i["value"]) for i in step.inputs))
@@ -343,7 +346,7 @@ def _live_pipeline(
         session, project_id=project_id, pipeline_id=pipeline_id, for_update=for_update
     )
     if pipeline is None:
-        raise PipelineNotFound(f"pipeline {pipeline_id} not found")
+        raise PipelineNotFound(f"pipeline {excerpt(pipeline_id)} not found")
     return pipeline
 
 
@@ -391,7 +394,9 @@ def _jobs_to_retry(state: RunState, job_run_ids: list[str] | None) -> list[JobRu
     for index, job_run_id in enumerate(job_run_ids):
         job = state.job(job_run_id)
         if job is None:
-            raise JobNotFound(f"job_run_ids[{index}]: job run {job_run_id} is not in this run")
+            raise JobNotFound(
+                f"job_run_ids[{index}]: job run {excerpt(job_run_id)} is not in this run"
+            )
         if job.status not in STAGE_RETRYABLE:
             raise InvalidInput(
                 f"job_run_ids[{index}]: job '{job.name}' is {job.status}; only FAILED or"

@@ -7,7 +7,7 @@ stages and jobs) and refuses requests that name things the pipeline does not hav
 from dataclasses import dataclass
 from typing import Any
 
-from stageline.domain.errors import InvalidInput
+from stageline.domain.errors import InvalidInput, excerpt
 from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition, parse_resource
 from stageline.domain.statuses import RunStatus, StageStatus, TriggerType
 from stageline.schemas.runs import RunCreate, RunSource
@@ -55,7 +55,7 @@ def resolve_variables(declared: list[dict[str, Any]], request: RunCreate) -> lis
     for index, given in enumerate(request.variables or []):
         variable = values.get(given.name)
         if variable is None:
-            raise InvalidInput(f"variables[{index}].name: unknown variable '{given.name}'")
+            raise InvalidInput(f"variables[{index}].name: unknown variable '{excerpt(given.name)}'")
         if not variable.get("is_runtime"):
             raise InvalidInput(
                 f"variables[{index}].name: variable '{given.name}' is not settable at run time"
@@ -63,7 +63,10 @@ def resolve_variables(declared: list[dict[str, Any]], request: RunCreate) -> lis
             )
         limits = variable.get("limits") or []
         if variable.get("type") == "enum" and limits and given.value not in limits:
-            raise InvalidInput(f"variables[{index}].value: '{given.value}' is not one of {limits}")
+            raise InvalidInput(
+                f"variables[{index}].value: '{excerpt(given.value)}'"
+                f" is not one of {excerpt(limits, 256)}"
+            )
         variable["value"] = given.value
     return [
         {"name": v["name"], "value": v.get("value") or "", "is_secret": bool(v.get("is_secret"))}
@@ -120,13 +123,13 @@ def _selection(spec: PipelineSpec, request: RunCreate) -> tuple[set[str], set[st
     if request.choose_stages:
         for index, identifier in enumerate(request.choose_stages):
             if identifier not in stage_ids:
-                raise InvalidInput(f"choose_stages[{index}]: unknown stage '{identifier}'")
+                raise InvalidInput(f"choose_stages[{index}]: unknown stage '{excerpt(identifier)}'")
         chosen_stages = set(request.choose_stages)
     chosen_jobs = set(job_ids)
     if request.choose_jobs:
         for index, identifier in enumerate(request.choose_jobs):
             if identifier not in job_ids:
-                raise InvalidInput(f"choose_jobs[{index}]: unknown job '{identifier}'")
+                raise InvalidInput(f"choose_jobs[{index}]: unknown job '{excerpt(identifier)}'")
         chosen_jobs = set(request.choose_jobs)
     return chosen_stages, chosen_jobs
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from stageline.domain.errors import JobNotFound
-from stageline.domain.pipeline import parse_duration, review_of
+from stageline.domain.pipeline import job_timeout_seconds, review_of
 from stageline.domain.statuses import STAGE_TERMINAL, StageStatus
 from stageline.domain.transitions import Intent
 from stageline.domain.waiting import AgentSeen, explain, gave_up, with_wait
@@ -52,12 +52,7 @@ class QueuePolicy:
 
     def limit_seconds(self, timeout: str | None) -> int:
         """How long a job with this `timeout` may wait for an agent nobody connected can be."""
-        if timeout:
-            try:
-                return parse_duration(timeout)
-            except ValueError:
-                pass  # refused when the pipeline was saved; never stuck for want of a limit
-        return self.queue_timeout_seconds
+        return job_timeout_seconds(timeout) if timeout else self.queue_timeout_seconds
 
 
 @dataclass

@@ -10,22 +10,15 @@ import re
 
 import orjson
 
-from stageline.domain.errors import InvalidInput, UnsupportedMediaType
+from stageline.domain.errors import InvalidInput, UnsupportedMediaType, excerpt
 from stageline.schemas.common import ID_PATTERN
 
 _ID = re.compile(ID_PATTERN)
-QUOTE_MAX = 64
-"""At most this many characters of a bad input are quoted back."""
 ID_ARRAY_SCHEMA = {
     "type": "array",
     "items": {"type": "string", "pattern": ID_PATTERN},
     "description": "Pipeline IDs, each 32 letters and digits.",
 }
-
-
-def quoted(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= QUOTE_MAX else text[:QUOTE_MAX] + "…"
 
 
 def parse_id_array(body: bytes, *, content_type: str, limit: int) -> list[str]:
@@ -49,5 +42,5 @@ def parse_id_array(body: bytes, *, content_type: str, limit: int) -> list[str]:
         if not isinstance(value, str):
             raise InvalidInput(f"body[{index}]: Input should be a valid string")
         if _ID.match(value) is None:
-            raise InvalidInput(f"body[{index}]: {quoted(value)} does not match {ID_PATTERN}")
+            raise InvalidInput(f"body[{index}]: {excerpt(repr(value))} does not match {ID_PATTERN}")
     return list(dict.fromkeys(ids))

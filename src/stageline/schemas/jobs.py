@@ -8,9 +8,11 @@ each exactly once and in order however often the agent has to resend them.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator, with_config
+
+from stageline.schemas.common import MAX_INT32, NUL
 
 JobOutcome = Literal["COMPLETED", "FAILED", "CANCELED"]
 
@@ -81,8 +83,34 @@ NEEDS_STEP = frozenset({"step_started", "step_log", "step_outputs", "step_finish
 NEEDS_OUTCOME = frozenset({"step_finished", "job_finished"})
 
 
+MAX_HEARTBEAT_JOBS = 256
+"""Most jobs one heartbeat may name; an agent running more sends several heartbeats."""
+MAX_LINES_PER_EVENT = 1000
+"""Most log lines one step_log event may carry (the agent sends 100)."""
+AgentId = Annotated[str, Field(min_length=1, max_length=64)]
+"""A job, step or dispatch ID as the agent sends it back (the server made it: 32 characters)."""
+
+
+def _replace_nul(value: Any) -> Any:
+    """`value` with every NUL character replaced by U+FFFD: PostgreSQL cannot store NUL, and a
+    step that prints one must still have its log (an agent's reports are cleaned, not refused,
+    since a refused report would cost the job its later ones)."""
+    if isinstance(value, str):
+        return value.replace(NUL, "\ufffd")
+    if isinstance(value, dict):
+        return {_replace_nul(key): _replace_nul(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_replace_nul(child) for child in value]
+    return value
+
+
 class AgentWire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return _replace_nul(data)
 
 
 class OutputPair(AgentWire):
@@ -91,15 +119,15 @@ class OutputPair(AgentWire):
 
 
 class AgentEvent(AgentWire):
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, le=MAX_INT32)]
     kind: EventKind
-    step_run_id: str | None = None
-    first_line: Annotated[int | None, Field(ge=0)] = None
+    step_run_id: AgentId | None = None
+    first_line: Annotated[int | None, Field(ge=0, le=MAX_INT32)] = None
     """Number of the first of `lines` in the step's log (step_log)."""
-    lines: list[str] = []
-    outputs: list[OutputPair] = []
+    lines: Annotated[list[str], Field(max_length=MAX_LINES_PER_EVENT)] = []
+    outputs: Annotated[list[OutputPair], Field(max_length=256)] = []
     outcome: JobOutcome | None = None
-    exit_code: int | None = None
+    exit_code: Annotated[int | None, Field(ge=-MAX_INT32 - 1, le=MAX_INT32)] = None
     message: Annotated[str | None, Field(max_length=4096)] = None
 
     @model_validator(mode="after")
@@ -114,7 +142,7 @@ class AgentEvent(AgentWire):
 
 
 class EventBatch(AgentWire):
-    dispatch_id: str
+    dispatch_id: Annotated[str, Field(max_length=64)]
     events: Annotated[list[AgentEvent], Field(max_length=1000)]
 
 
@@ -129,14 +157,20 @@ class ClaimRequest(AgentWire):
     agent: Annotated[str, Field(min_length=1, max_length=96)]
     """The agent's instance name (host and process), shown as who runs the job."""
     pool: Annotated[str, Field(min_length=1, max_length=64)] = "default"
-    labels: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+    labels: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)
+    ] = []
     wait_seconds: Annotated[float, Field(ge=0, le=60)] = 20.0
     """Long poll: how long the server may hold the request open while no job is ready."""
 
 
 class Heartbeat(AgentWire):
-    jobs: dict[str, str]
-    """The running jobs: job_run_id -> dispatch_id."""
+    jobs: Annotated[
+        dict[AgentId, Annotated[str, Field(max_length=64)]],
+        Field(max_length=MAX_HEARTBEAT_JOBS),
+    ]
+    """The running jobs: job_run_id -> dispatch_id; at most `MAX_HEARTBEAT_JOBS`, since each
+    one costs the server a write."""
 
 
 class HeartbeatReply(AgentWire):

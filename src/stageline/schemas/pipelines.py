@@ -1,10 +1,19 @@
 """Pipeline create/update/list bodies (PipelineDTO, ListPipelineQuery)."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from stageline.schemas.common import CodeArtsId, RunStatusName, WireInput
+from stageline.schemas.common import (
+    MAX_INT32,
+    MAX_LIST_ITEMS,
+    CodeArtsId,
+    FreeJson,
+    Offset,
+    RunStatusName,
+    ShallowList,
+    WireInput,
+)
 
 PipelineName = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w\-\u4e00-\u9fff]+$")
@@ -38,19 +47,19 @@ class CodeSource(WireInput):
 
 class CustomVariable(WireInput):
     name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\w+$")]
-    sequence: int | None = None
+    sequence: Annotated[int, Field(ge=0, le=MAX_INT32)] | None = None
     type: Literal["autoIncrement", "enum", "string"] = "string"
     value: Annotated[str, StringConstraints(max_length=8192)] = ""
     is_secret: bool = False
     description: Annotated[str, StringConstraints(max_length=1024)] = ""
     is_runtime: bool = False
-    limits: list[Any] = Field(default_factory=list)
+    limits: Annotated[ShallowList, Field(max_length=1000)] = Field(default_factory=list)
     is_reset: bool = False
     latest_value: Annotated[str, StringConstraints(max_length=8192)] | None = None
 
 
 class ConcurrencyControl(WireInput):
-    concurrency_number: int | None = None
+    concurrency_number: Annotated[int, Field(ge=0, le=MAX_INT32)] | None = None
     exceed_action: Literal["ABORT", "QUEUE"] | None = None
     enable: bool | None = None
 
@@ -61,11 +70,20 @@ class PipelineCreate(WireInput):
     name: PipelineName
     description: Annotated[str, StringConstraints(max_length=1024)] | None = None
     is_publish: bool
-    definition: str
-    sources: list[CodeSource] = Field(default_factory=list)
-    variables: list[CustomVariable] = Field(default_factory=list)
-    schedules: list[dict[str, Any]] = Field(default_factory=list)
-    triggers: list[dict[str, Any]] = Field(default_factory=list)
+    definition: Annotated[str, StringConstraints(min_length=1)]
+    """The stages as a JSON string; an empty one can never be a definition."""
+    sources: Annotated[list[CodeSource], Field(max_length=MAX_LIST_ITEMS)] = Field(
+        default_factory=list
+    )
+    variables: Annotated[list[CustomVariable], Field(max_length=MAX_LIST_ITEMS)] = Field(
+        default_factory=list
+    )
+    schedules: Annotated[list[FreeJson], Field(max_length=MAX_LIST_ITEMS)] = Field(
+        default_factory=list
+    )
+    triggers: Annotated[list[FreeJson], Field(max_length=MAX_LIST_ITEMS)] = Field(
+        default_factory=list
+    )
     manifest_version: str = "3.0"
     group_id: CodeArtsId | None = None
     concurrency_control: ConcurrencyControl | None = None
@@ -79,11 +97,11 @@ class PipelineListQuery(WireInput):
     """ListPipelineQuery; filters this implementation does not know are accepted and ignored."""
 
     name: str | None = None
-    status: list[RunStatusName] | None = None
+    status: Annotated[list[RunStatusName], Field(max_length=MAX_LIST_ITEMS)] | None = None
     is_publish: bool | None = None
-    creator_ids: list[str] | None = None
-    executor_ids: list[str] | None = None
-    offset: Annotated[int, Field(ge=0)] = 0
+    creator_ids: Annotated[list[str], Field(max_length=MAX_LIST_ITEMS)] | None = None
+    executor_ids: Annotated[list[str], Field(max_length=MAX_LIST_ITEMS)] | None = None
+    offset: Offset = 0
     limit: Annotated[int, Field(ge=1, le=100)] = 10
     sort_key: SortKey = "create_time"
     sort_dir: SortDir = "desc"

@@ -4,7 +4,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from stageline.schemas.common import RunStatusName, WireInput
+from stageline.schemas.common import (
+    MAX_CHOICES,
+    MAX_LIST_ITEMS,
+    Offset,
+    RunStatusName,
+    WireInput,
+)
 from stageline.schemas.pipelines import GitType
 
 TriggerFilter = Literal[
@@ -39,7 +45,7 @@ class RunSourceParams(WireInput):
     codehub_id: str | None = None
     default_branch: str | None = None
     endpoint_id: str | None = None
-    change_request_ids: list[str] | None = None
+    change_request_ids: Annotated[list[str], Field(max_length=MAX_LIST_ITEMS)] | None = None
     build_params: RunBuildParams | None = None
 
 
@@ -49,27 +55,27 @@ class RunSource(WireInput):
 
 
 class RunVariable(WireInput):
-    name: Annotated[str, StringConstraints(min_length=1)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     value: Annotated[str, StringConstraints(max_length=8192)]
 
 
 class RunCreate(WireInput):
     """RunPipelineDTO; every field optional, as is the whole body."""
 
-    sources: list[RunSource] | None = None
+    sources: Annotated[list[RunSource], Field(max_length=MAX_LIST_ITEMS)] | None = None
     description: Annotated[str, StringConstraints(max_length=1024)] | None = None
-    variables: list[RunVariable] | None = None
-    choose_jobs: list[str] | None = None
-    choose_stages: list[str] | None = None
+    variables: Annotated[list[RunVariable], Field(max_length=MAX_LIST_ITEMS)] | None = None
+    choose_jobs: Annotated[list[str], Field(max_length=MAX_CHOICES)] | None = None
+    choose_stages: Annotated[list[str], Field(max_length=MAX_CHOICES)] | None = None
     sub_hook: bool | None = None
     execution_plan_id: str | None = None
 
 
 class RunListQuery(WireInput):
-    status: list[RunStatusName] | None = None
-    trigger_type: list[TriggerFilter] | None = None
-    executor_ids: list[str] | None = None
-    offset: Annotated[int, Field(ge=0)] = 0
+    status: Annotated[list[RunStatusName], Field(max_length=MAX_LIST_ITEMS)] | None = None
+    trigger_type: Annotated[list[TriggerFilter], Field(max_length=MAX_LIST_ITEMS)] | None = None
+    executor_ids: Annotated[list[str], Field(max_length=MAX_LIST_ITEMS)] | None = None
+    offset: Offset = 0
     limit: Annotated[int, Field(ge=1, le=100)] = 10
     sort_key: Literal["start_time", "update_time"] = "start_time"
     sort_dir: Literal["asc", "desc"] = "desc"
@@ -78,9 +84,9 @@ class RunListQuery(WireInput):
 class LogQuery(WireInput):
     limit: Annotated[int, Field(ge=1, le=10000)]
     sort: Literal["asc", "desc"]
-    start_offset: Annotated[int, Field(ge=0)] | None = None
-    end_offset: Annotated[int, Field(ge=0)] | None = None
-    offset: int | None = None
+    start_offset: Offset | None = None
+    end_offset: Offset | None = None
+    offset: Offset | None = None
     level: str | None = None
 
 
@@ -88,4 +94,4 @@ class RunRetry(WireInput):
     """RetryPipelineRun's optional body; `repo_https_url` is accepted and not used."""
 
     repo_https_url: str | None = None
-    job_run_ids: list[str] | None = None
+    job_run_ids: Annotated[list[str], Field(max_length=MAX_CHOICES)] | None = None

@@ -21,6 +21,7 @@ from stageline.agent.loop import Agent, AgentConfig
 from stageline.agent.outbox import LINES_PER_EVENT, JobOutbox
 from stageline.agent.transport import Fenced, Unreachable
 from stageline.schemas.jobs import (
+    MAX_HEARTBEAT_JOBS,
     AgentEvent,
     ClaimRequest,
     EventBatch,
@@ -495,3 +496,30 @@ class TestAgentDelivery:
         assert last.message is not None
         assert "lost contact with the server" in last.message
         assert server.lines("job-1-s0") == ["started"]
+
+
+class TestHeartbeatSize:
+    def test_an_agent_with_more_jobs_than_a_heartbeat_takes_sends_several(
+        self, server: ServerDouble, start_agent: Callable[..., Agent]
+    ) -> None:
+        """The server refuses a heartbeat naming more than MAX_HEARTBEAT_JOBS jobs."""
+        agent = start_agent(concurrency=0)  # claims nothing: the test gives it its jobs
+        outboxes = [
+            JobOutbox(assignment(f"job-{index}", "true"), lambda *_: None) for index in range(600)
+        ]
+        with agent._lock:
+            agent._outboxes.update((outbox.job_run_id, outbox) for outbox in outboxes)
+
+        def every_job_renewed() -> bool:
+            with server._changed:
+                named = {job for beat in server.heartbeats for job in beat}
+            return len(named) == len(outboxes)
+
+        deadline = time.monotonic() + BOUND_SECONDS
+        while not every_job_renewed():
+            assert time.monotonic() < deadline, "not every job was named in a heartbeat"
+            time.sleep(0.05)
+        with server._changed:
+            assert max(len(beat) for beat in server.heartbeats) <= MAX_HEARTBEAT_JOBS
+        for outbox in outboxes:
+            outbox.fence()  # delivered: the agent stops at once

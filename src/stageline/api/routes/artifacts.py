@@ -7,7 +7,7 @@ from stageline.api.deps import ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline, find_run
 from stageline.api.render import Renderer, artifact_package_type
 from stageline.api.routing import v5_router
-from stageline.domain.errors import NotFound
+from stageline.domain.errors import NotFound, excerpt
 from stageline.schemas.responses.runs import PipelineArtifact, PipelineArtifacts
 from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.tables import Artifact, PipelineRun
@@ -51,7 +51,7 @@ def download_pipeline_artifact(
         run = find_run(session, pipeline, pipeline_run_id)
         artifact = artifact_queries.read_artifact(session, run_id=run.id, artifact_id=artifact_id)
     if artifact is None:
-        raise NotFound(f"artifact {artifact_id} not found in run {run.id}")
+        raise NotFound(f"artifact {excerpt(artifact_id)} not found in run {run.id}")
     path = services.blobs.path(artifact.sha256)
     if not path.exists():
         raise NotFound(f"the file of artifact {artifact.name} is gone from storage")

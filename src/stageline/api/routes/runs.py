@@ -9,11 +9,12 @@ from stageline.api.deps import DeveloperCaller, ServicesDep, ViewerCaller
 from stageline.api.lookups import find_pipeline, find_run
 from stageline.api.openapi import error_responses
 from stageline.api.routing import v5_router
-from stageline.domain.errors import InvalidInput, RunNotFound, StepNotFound
+from stageline.domain.errors import InvalidInput, RunNotFound, StepNotFound, excerpt
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.journal import Actor
 from stageline.engine.runs import RunScope
 from stageline.engine.scheduler import Executor
+from stageline.schemas.common import MAX_INT32
 from stageline.schemas.responses.runs import (
     LogWindow,
     RunDetail,
@@ -101,9 +102,17 @@ def show_step_outputs(
     for step_run_id in dict.fromkeys(wanted):
         step = steps.get(step_run_id)
         if step is None:
-            raise StepNotFound(f"step run {step_run_id} not found in run {run.id}")
+            raise StepNotFound(f"step run {excerpt(step_run_id)} not found in run {run.id}")
         outputs.append({"step_run_id": step.id, "output_result": step.outputs})
     return {"step_outputs": outputs, "current_system_time": services.clock()}
+
+
+def _run_number(text: str) -> int:
+    """A run number as the query gives it: ASCII digits ("²".isdigit() is true too), 1 or more,
+    and no larger than a run number can be."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 1 <= int(text) <= MAX_INT32:
+        raise InvalidInput(f"pipeline_run_number: '{excerpt(text)}' is not a run number (1, 2, …)")
+    return int(text)
 
 
 @router.get("/pipeline-runs/detail", responses=error_responses(400))
@@ -120,15 +129,12 @@ def show_pipeline_run_detail(
         if pipeline_run_id:
             run = find_run(session, pipeline, pipeline_run_id)
         elif pipeline_run_number:
-            if not pipeline_run_number.isdigit() or int(pipeline_run_number) < 1:
-                raise InvalidInput(
-                    f"pipeline_run_number: '{pipeline_run_number}' is not a run number (1, 2, …)"
-                )
+            number = _run_number(pipeline_run_number)
             found = run_queries.read_run_by_number(
-                session, pipeline_id=pipeline.id, run_number=int(pipeline_run_number)
+                session, pipeline_id=pipeline.id, run_number=number
             )
             if found is None:
-                raise RunNotFound(f"pipeline {pipeline_id} has no run #{pipeline_run_number}")
+                raise RunNotFound(f"pipeline {pipeline_id} has no run #{number}")
             run = found
         else:
             if pipeline.latest_run_id is None:
@@ -195,7 +201,9 @@ def show_pipeline_log(
         run = find_run(session, pipeline, pipeline_run_id)
         step = run_queries.read_step(session, step_run_id=step_run_id)
         if step is None or step.run_id != run.id or step.job_run_id != job_run_id:
-            raise StepNotFound(f"step run {step_run_id} not found in job run {job_run_id}")
+            raise StepNotFound(
+                f"step run {excerpt(step_run_id)} not found in job run {excerpt(job_run_id)}"
+            )
         start = query.start_offset or 0
         end = query.end_offset or None
         lines = log_queries.read_log_lines(
