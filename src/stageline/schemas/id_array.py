@@ -28,7 +28,8 @@ def parse_id_array(body: bytes, *, content_type: str, limit: int) -> list[str]:
         raise InvalidInput("body: a JSON body is required")
     if "json" not in content_type.lower():
         raise UnsupportedMediaType(
-            f"body: send JSON with Content-Type: application/json (got {content_type or 'none'!r})"
+            "body: send JSON with Content-Type: application/json"
+            f" (got {excerpt(content_type or 'none')!r})"
         )
     try:
         ids = orjson.loads(body)
@@ -42,5 +43,5 @@ def parse_id_array(body: bytes, *, content_type: str, limit: int) -> list[str]:
         if not isinstance(value, str):
             raise InvalidInput(f"body[{index}]: Input should be a valid string")
         if _ID.match(value) is None:
-            raise InvalidInput(f"body[{index}]: {excerpt(repr(value))} does not match {ID_PATTERN}")
+            raise InvalidInput(f"body[{index}]: {excerpt(value)!r} does not match {ID_PATTERN}")
     return list(dict.fromkeys(ids))
