@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 10.0
     """How long a server trusts a checked token, access key or role before asking the database
     again (revocations take up to this long to apply; 0 turns the cache off)."""
+    signature_failure_limit: int = 5
+    """Failed AK/SK signatures from one client address with one access key before that address
+    must wait (429) to try that key again; the key's other users are never held up."""
+    auth_backoff_max_seconds: int = 300
+    """The longest wait (Retry-After) a failing client is given; waits double up to it."""
     change_log_retention_days: int = 30
     """How long the change log keeps a status change (run history, live feeds)."""
     bench_routes: bool = False
@@ -81,7 +86,12 @@ class Settings(BaseSettings):
         parse_timezone(value)
         return value
 
-    @field_validator("batch_max_ids", "change_log_retention_days")
+    @field_validator(
+        "batch_max_ids",
+        "change_log_retention_days",
+        "signature_failure_limit",
+        "auth_backoff_max_seconds",
+    )
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from stageline.api.claim_signal import ClaimSignal
+from stageline.api.client_address import client_address
 from stageline.api.render import Renderer
 from stageline.api.status_cache import LatestRuns
 from stageline.auth.principals import (
@@ -72,7 +73,9 @@ async def authenticate(request: Request) -> Principal:
             headers=headers,
             body=await _signed_body(request, headers),
         )
-        return await run_in_threadpool(services.authenticator.from_signature, signed, now=now)
+        return await run_in_threadpool(
+            services.authenticator.from_signature, signed, now=now, source=client_address(scope)
+        )
     raise Unauthenticated(IAM_PREFIX + "x-auth-token not found")
 
 

@@ -26,6 +26,7 @@ from stageline.domain.errors import (
     ProjectNotFound,
     RunNotAccepted,
     StaleDispatch,
+    TooManyAttempts,
     Unauthenticated,
 )
 from stageline.schemas.responses.errors import ErrorBody, RunNotAcceptedDetail
@@ -45,6 +46,7 @@ ERROR_TABLE: tuple[tuple[type[DomainError], int, str], ...] = (
     (RunNotAccepted, 409, "DEVPIPE.00011169"),
     (StaleDispatch, 409, "STAGELINE.AGENT.0409"),
     (Conflict, 409, "DEVPIPE.00011409"),
+    (TooManyAttempts, 429, "APIGW.0308"),
 )
 """First matching class wins, so subclasses come before their bases."""
 CLOCK_SKEW_CODE = "APIGW.0303"
@@ -82,7 +84,10 @@ def _domain_error(request: Request, error: Exception) -> Response:
         not_accepted = {"pipeline_run_id": error.run_id, "queue_id": error.run_id}
     for cls, status, code in ERROR_TABLE:
         if isinstance(error, cls):
-            return error_response(request.scope, status, code, error.message, not_accepted)
+            response = error_response(request.scope, status, code, error.message, not_accepted)
+            if isinstance(error, TooManyAttempts):
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
     return error_response(request.scope, 400, VALIDATION_CODE, error.message)
 
 

@@ -33,7 +33,7 @@ from stageline.schemas.responses.service import ArtifactStored
 from stageline.store.blobs import BlobTooLarge
 
 router = APIRouter(
-    prefix="/agent/v1", responses=error_responses(401, 403), route_class=DeclaredRoute
+    prefix="/agent/v1", responses=error_responses(401, 403, 429), route_class=DeclaredRoute
 )
 
 RECHECK_SECONDS = 5.0
