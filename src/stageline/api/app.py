@@ -8,9 +8,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from stageline import __version__
+from stageline.api.body_limit import BodyLimit, RouteLimit
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.deps import Services
-from stageline.api.errors import RequestIdMiddleware, install_error_handlers
+from stageline.api.errors import MAX_BODY_BYTES, RequestIdMiddleware, install_error_handlers
 from stageline.api.openapi import DocumentedAPI
 from stageline.api.render import Renderer
 from stageline.api.routes import (
@@ -84,7 +85,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         engine=engine,
         dispatcher=Dispatcher(engine, lease_policy(settings)),
         claim_signal=claim_signal,
-        blobs=Blobs(settings.artifact_dir, max_bytes=settings.artifact_max_bytes),
+        blobs=Blobs(settings.artifact_dir),
         authenticator=Authenticator(db, settings),
         renderer=renderer,
         latest_runs=LatestRuns(renderer),
@@ -136,12 +137,27 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.services = services
     app.state.after_start = []
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
     for module in (status, pipelines, runs, history, reviews, artifacts, tokens, health, agents):
         app.include_router(module.router)
     if settings.bench_routes:
         app.include_router(bench.router)
+    # Added first, so that it runs inside RequestIdMiddleware and its 413 has a request ID.
+    app.add_middleware(
+        BodyLimit, max_bytes=MAX_BODY_BYTES, route_limits=[_artifact_upload_limit(settings)]
+    )
+    app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _artifact_upload_limit(settings: Settings) -> RouteLimit:
+    """Artifacts are streamed to storage, so they may be larger than any other body."""
+    (route,) = (
+        route
+        for route in agents.router.routes
+        if isinstance(route, APIRoute) and route.name == agents.upload_artifact.__name__
+    )
+    (method,) = route.methods or set()
+    return RouteLimit(method=method, path=route.path_regex, max_bytes=settings.artifact_max_bytes)
 
 
 def worker_app() -> FastAPI:

@@ -34,7 +34,8 @@ from stageline.schemas.responses.errors import ErrorBody, RunNotAcceptedDetail
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 12 * 1024 * 1024
-"""The API gateway's limit for signed bodies, applied to every request."""
+"""The API gateway's limit for request bodies, applied by `api.body_limit` to every route that
+has no limit of its own."""
 
 ERROR_TABLE: tuple[tuple[type[DomainError], int, str], ...] = (
     (Unauthenticated, 401, "APIGW.0301"),
@@ -148,8 +149,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class RequestIdMiddleware:
-    """Give every request an ID, echo it as X-Request-Id, refuse oversized bodies early, and turn
-    an unexpected exception into a logged, generic 500 (never a traceback to the client)."""
+    """Give every request an ID, echo it as X-Request-Id, and turn an unexpected exception into a
+    logged, generic 500 (never a traceback to the client). Body sizes: `api.body_limit`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -168,13 +169,6 @@ class RequestIdMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", header)]
             await send(message)
 
-        length = dict(scope["headers"]).get(b"content-length", b"0")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            response = error_response(
-                scope, 413, TOO_LARGE_CODE, f"request body larger than {MAX_BODY_BYTES} bytes"
-            )
-            await response(scope, receive, send_with_id)
-            return
         started = False
 
         async def send_tracked(message: Message) -> None:

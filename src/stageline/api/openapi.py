@@ -33,7 +33,12 @@ _MEANINGS: dict[int, tuple[str, tuple[str, ...]]] = {
     403: ("Authenticated, but without the role this needs on the project.", ()),
     404: ("The project, or what the path names in it, does not exist.", ()),
     409: ("The current state does not allow it.", ()),
-    413: (f"The body is larger than {MAX_BODY_BYTES} bytes; refused unread.", (TOO_LARGE_CODE,)),
+    413: (
+        f"The body is larger than {MAX_BODY_BYTES} bytes (an artifact upload: larger than"
+        " STAGELINE_ARTIFACT_MAX_BYTES); refused as soon as that is known, whether Content-Length"
+        " declares it or the streamed bytes pass the limit.",
+        (TOO_LARGE_CODE,),
+    ),
     415: ("The body is not declared as JSON (Content-Type: application/json).", (VALIDATION_CODE,)),
     429: (
         "This client address failed to authenticate too often (with this access key, or at"

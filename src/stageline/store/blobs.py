@@ -1,7 +1,8 @@
 """Content-addressed file storage for artifacts: `<root>/<sha256[:2]>/<sha256>`.
 
 A file is written to a temporary name and renamed into place once its digest is known, so a
-reader never sees half a file and two uploads of the same content share one copy.
+reader never sees half a file and two uploads of the same content share one copy. How large a
+file may be is the HTTP layer's to enforce (`api.body_limit`), before the bytes arrive here.
 """
 
 import hashlib
@@ -11,20 +12,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 
-class BlobTooLarge(Exception):
-    pass
-
-
 class Blobs:
-    def __init__(self, root: Path, *, max_bytes: int) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.max_bytes = max_bytes
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
     async def save(self, chunks: AsyncIterator[bytes]) -> tuple[str, int]:
-        """Store the stream; (sha256 hex, size). Raises BlobTooLarge past `max_bytes`."""
+        """Store the stream; (sha256 hex, size)."""
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
@@ -33,8 +29,6 @@ class Blobs:
             with os.fdopen(fd, "wb") as file:
                 async for chunk in chunks:
                     size += len(chunk)
-                    if size > self.max_bytes:
-                        raise BlobTooLarge(f"artifacts are limited to {self.max_bytes} bytes")
                     digest.update(chunk)
                     file.write(chunk)
             sha256 = digest.hexdigest()

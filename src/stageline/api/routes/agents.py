@@ -30,7 +30,6 @@ from stageline.schemas.jobs import (
     JobAssignment,
 )
 from stageline.schemas.responses.service import ArtifactStored
-from stageline.store.blobs import BlobTooLarge
 
 router = APIRouter(
     prefix="/agent/v1", responses=error_responses(401, 403, 429), route_class=DeclaredRoute
@@ -121,10 +120,7 @@ async def upload_artifact(
     parts = name.split("/")
     if name.startswith("/") or "\\" in name or any(p in {"", ".", ".."} for p in parts):
         raise InvalidInput("name: a path relative to the workspace, without '.' or '..' parts")
-    try:
-        sha256, size = await services.blobs.save(request.stream())
-    except BlobTooLarge as error:
-        raise InvalidInput(str(error)) from None
+    sha256, size = await services.blobs.save(request.stream())
     await run_in_threadpool(
         lambda: services.dispatcher.record_artifact(
             job_run_id=job_run_id,
