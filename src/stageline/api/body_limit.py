@@ -2,8 +2,9 @@
 
 A body larger than its route's limit is answered 413 `APIGW.0201` as soon as that is known: at
 once when Content-Length declares more, else when the bytes streamed so far (chunked transfer
-encoding) pass the limit. From then on the application sees the client as gone, so it stops
-reading and keeps nothing of the body, and whatever it would have answered is dropped.
+encoding) pass the limit. Then the application sees the client as gone, so it stops reading and
+keeps nothing of the body; what it would have answered is dropped, and the 413 goes out as soon
+as it has let go.
 
 Every route has the API gateway's limit (`MAX_BODY_BYTES`) except those given their own, such
 as artifact uploads, which are streamed to storage and may be as large as
@@ -66,17 +67,15 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    refused = True
-                    if not started:
-                        await _refuse(scope, receive, send, limit)
                     # The application stops reading as for a client that went away.
+                    refused = True
                     return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if refused:
-                return  # the client has its 413; what the application answers after is dropped
+            if refused and not started:
+                return  # its answer to a cut-off body: the 413 below stands instead
             started = started or message["type"] == "http.response.start"
             await send(message)
 
@@ -86,6 +85,10 @@ class BodyLimit:
             if not refused:
                 raise
             # It failed because its body was cut off (a disconnected stream): not a bug.
+        if refused and not started:
+            # Only now, so that whatever the application did with the part it read (a
+            # temporary file, say) is undone by the time the client learns of the refusal.
+            await _refuse(scope, receive, send, limit)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
