@@ -2,6 +2,8 @@
 test's, so files can be counted, and its `STAGELINE_ARTIFACT_MAX_BYTES` is small.
 
 Uploads are streamed to storage and have their own limit, above the 12 MB of every other body.
+An upload is checked (job, current dispatch, step of the job) before its body is read, and a
+refused one leaves no file behind.
 """
 
 import hashlib
@@ -13,15 +15,18 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from stageline.api.app import create_app
 from stageline.auth import accounts, signing
 from stageline.engine.clock import system_clock
 from stageline.settings import Settings
 from stageline.store.database import Database
+from stageline.store.tables import JobRun
 from tests.conftest import serving
 from tests.factories import World
 from tests.integration.test_agent_protocol import PlayedAgent, one_job_pipeline, unique_pool
+from tests.rawhttp import send_chunked_until_answered
 
 MB = 1024 * 1024
 ARTIFACT_MAX_BYTES = 24 * MB
@@ -154,3 +159,73 @@ class TestSizes:
         answer = upload.put(chunks(ARTIFACT_MAX_BYTES, b"d" * MB))
         assert answer.status_code == 200, answer.text
         assert answer.json()["size"] == ARTIFACT_MAX_BYTES
+
+
+class TestRefused:
+    """An upload is checked before its body is read; a refused one leaves no file behind."""
+
+    def test_refused_uploads_leave_no_file(self, upload: Upload) -> None:
+        before = upload.files()
+        stale = upload.put(chunks(5 * MB), dispatch_id=secrets.token_hex(16))
+        unknown_job = upload.put(chunks(5 * MB), job_run_id=secrets.token_hex(16))
+        other_step = upload.put(chunks(5 * MB), step_run_id=secrets.token_hex(16))
+        assert (stale.status_code, unknown_job.status_code, other_step.status_code) == (
+            409,
+            404,
+            404,
+        )
+        assert stale.json()["error_code"] == "STAGELINE.AGENT.0409"
+        assert upload.files() == before
+        assert upload.listed() == []
+
+        kept = upload.put(chunks(5 * MB))
+        assert kept.status_code == 200, kept.text
+        assert len(upload.files()) == len(before) + 1  # no temporary file left over either
+
+    def test_a_stale_upload_is_refused_before_its_body_is_read(
+        self, upload: Upload, upload_server: str
+    ) -> None:
+        query = urlencode(
+            {
+                "dispatch_id": secrets.token_hex(16),
+                "step_run_id": upload.step_run_id,
+                "name": "big.bin",
+            }
+        )
+        target = f"/agent/v1/jobs/{upload.job['job_run_id']}/artifacts?{query}"
+        headers = signing.sign(
+            "PUT",
+            f"http://testserver{target}",
+            {"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"},
+            signing.UNSIGNED_BODY,
+            upload.agent.ak,
+            upload.agent.sk,
+        )
+        offered = 10 * ARTIFACT_MAX_BYTES
+        before = upload.files()
+        answer = send_chunked_until_answered(upload_server, "PUT", target, offered, headers)
+        assert answer.status == 409, answer.body
+        # Had the body been read first, the answer would be the 413 of a body past the limit.
+        assert answer.sent < ARTIFACT_MAX_BYTES
+        assert upload.files() == before
+
+    def test_an_upload_whose_claim_is_taken_back_while_it_arrives_leaves_no_file(
+        self, upload: Upload, db: Database
+    ) -> None:
+        """It passes the first check, then the job goes to another dispatch mid-transfer."""
+        before = upload.files()
+
+        def taken_back_midway() -> Iterator[bytes]:
+            yield b"e" * MB
+            with db.writer() as session:
+                session.execute(
+                    update(JobRun)
+                    .where(JobRun.id == upload.job["job_run_id"])
+                    .values(dispatch_id=secrets.token_hex(16))
+                )
+            yield b"e" * MB
+
+        answer = upload.put(taken_back_midway())
+        assert answer.status_code == 409, answer.text
+        assert upload.files() == before
+        assert upload.listed() == []
