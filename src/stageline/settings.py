@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     signature_failure_limit: int = 5
     """Failed AK/SK signatures from one client address with one access key before that address
     must wait (429) to try that key again; the key's other users are never held up."""
+    login_failure_limit: int = 20
+    """Failed password logins from one client address, or for one user name from anywhere,
+    before the failing address must wait (429); a client that has not been failing still logs
+    in."""
     auth_backoff_max_seconds: int = 300
     """The longest wait (Retry-After) a failing client is given; waits double up to it."""
     change_log_retention_days: int = 30
@@ -90,6 +94,7 @@ class Settings(BaseSettings):
         "batch_max_ids",
         "change_log_retention_days",
         "signature_failure_limit",
+        "login_failure_limit",
         "auth_backoff_max_seconds",
     )
     @classmethod

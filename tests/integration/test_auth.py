@@ -115,6 +115,61 @@ class TestKeystoneTokens:
         assert (ok.status_code, elsewhere.status_code, unscoped.status_code) == (200, 403, 200)
 
 
+def login_from(client: httpx.Client, source: str, name: str, password: str) -> httpx.Response:
+    """A password login as sent from client address `source` (see `signed`)."""
+    return client.post(
+        "/v3/auth/tokens",
+        json=token_body(name, password),
+        headers={"X-Forwarded-For": source},
+    )
+
+
+class TestLoginThrottling:
+    def test_a_client_that_keeps_failing_waits_and_the_user_still_logs_in_elsewhere(
+        self, world: World, settings: Settings
+    ) -> None:
+        user, stranger, owner = world.viewer, random_address(), random_address()
+        limit = settings.login_failure_limit
+        assert limit <= 20
+        failed = [
+            login_from(world.client, stranger, user.name, "wrong-password").status_code
+            for _ in range(limit)
+        ]
+        assert failed == [401] * limit
+        refused = login_from(world.client, stranger, user.name, "wrong-password")
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error_code"] == "APIGW.0308"
+        assert refused.json()["request_id"] == refused.headers["X-Request-Id"]
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "X-Subject-Token" not in refused.headers
+        # The stranger waits even with the right password; the user elsewhere does not.
+        assert login_from(world.client, stranger, user.name, user.password).status_code == 429
+        assert login_from(world.client, owner, user.name, user.password).status_code == 201
+
+    def test_strangers_at_many_addresses_cannot_lock_the_user_out(
+        self, world: World, settings: Settings
+    ) -> None:
+        """Each stranger fails once, never reaching the limit of an address; once the user has
+        failed `limit` times in all, every address that fails for it waits at once."""
+        user, owner = world.developer, random_address()
+        for _ in range(settings.login_failure_limit):
+            answer = login_from(world.client, random_address(), user.name, "guess")
+            assert answer.status_code == 401
+        another = random_address()
+        assert login_from(world.client, another, user.name, "guess").status_code == 401
+        assert login_from(world.client, another, user.name, "guess").status_code == 429
+        assert login_from(world.client, owner, user.name, user.password).status_code == 201
+
+    def test_unknown_users_are_throttled_like_wrong_passwords(
+        self, world: World, settings: Settings
+    ) -> None:
+        """Or the 429 would tell which names exist."""
+        stranger = random_address()
+        names = [f"nobody-{secrets.token_hex(4)}" for _ in range(settings.login_failure_limit)]
+        assert {login_from(world.client, stranger, n, "x").status_code for n in names} == {401}
+        assert login_from(world.client, stranger, world.admin.name, "x").status_code == 429
+
+
 class TestRoles:
     def test_missing_credentials_are_a_401(self, world: World) -> None:
         response = world.client.post(f"{world.base}/pipelines/status", json=[])

@@ -12,6 +12,7 @@ from stageline.api.body_limit import BodyLimit, RouteLimit
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.deps import Services
 from stageline.api.errors import MAX_BODY_BYTES, RequestIdMiddleware, install_error_handlers
+from stageline.api.logins import Logins
 from stageline.api.openapi import DocumentedAPI
 from stageline.api.render import Renderer
 from stageline.api.routes import (
@@ -87,6 +88,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         claim_signal=claim_signal,
         blobs=Blobs(settings.artifact_dir),
         authenticator=Authenticator(db, settings),
+        logins=Logins(db, settings, clock),
         renderer=renderer,
         latest_runs=LatestRuns(renderer),
         clock=clock,

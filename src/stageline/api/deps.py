@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.client_address import client_address
+from stageline.api.logins import Logins
 from stageline.api.render import Renderer
 from stageline.api.status_cache import LatestRuns
 from stageline.auth.principals import (
@@ -38,6 +39,7 @@ class Services:
     claim_signal: ClaimSignal
     blobs: Blobs
     authenticator: Authenticator
+    logins: Logins
     renderer: Renderer
     latest_runs: LatestRuns
     clock: Clock

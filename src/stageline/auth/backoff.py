@@ -15,8 +15,12 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K")
 
+THROTTLED = "The throttling threshold has been reached: "
+"""How the refusal of a client that must wait begins, as the API gateway words it."""
 FIRST_WAIT_MS = 1000
 """The wait after the last free failure; each further failure doubles it."""
+FORGET_AFTER_MS = 60 * 60 * 1000
+"""A key's failures are forgotten after an hour without one."""
 MAX_DOUBLINGS = 40
 """Past this the wait is astronomically capped anyway; keeps 2**n small."""
 
@@ -38,7 +42,7 @@ class Backoff(Generic[K]):
         *,
         limit: int,
         max_wait_ms: int,
-        forget_after_ms: int,
+        forget_after_ms: int = FORGET_AFTER_MS,
         max_entries: int = 50_000,
     ) -> None:
         self.limit = limit

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stageline.auth import signing
-from stageline.auth.backoff import Backoff, retry_after_seconds
+from stageline.auth.backoff import THROTTLED, Backoff, retry_after_seconds
 from stageline.auth.roles import Role, allows
 from stageline.auth.secrets import derive_secret_key, token_digest
 from stageline.auth.ttl_cache import TtlCache
@@ -19,9 +19,6 @@ from stageline.store.database import Database
 from stageline.store.queries import identity
 
 IAM_PREFIX = "Incorrect IAM authentication information: "
-THROTTLED = "The throttling threshold has been reached: "
-FORGET_FAILURES_MS = 60 * 60 * 1000
-"""Failed signatures of an address with a key are forgotten after an hour without one."""
 AGENT_KIND = "agent"
 
 
@@ -74,7 +71,6 @@ class Authenticator:
         self._signature_failures: Backoff[tuple[str, str]] = Backoff(
             limit=settings.signature_failure_limit,
             max_wait_ms=settings.auth_backoff_max_seconds * 1000,
-            forget_after_ms=FORGET_FAILURES_MS,
         )
 
     def from_token(self, token: str, *, now: int) -> Principal:
