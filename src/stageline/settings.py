@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 10.0
     """How long a server trusts a checked token, access key or role before asking the database
     again (revocations take up to this long to apply; 0 turns the cache off)."""
+    signature_failure_limit: int = 5
+    """Failed AK/SK signatures from one client address with one access key before that address
+    must wait (429) to try that key again; the key's other users are never held up."""
+    login_failure_limit: int = 20
+    """Failed password logins from one client address, or for one user name from anywhere,
+    before the failing address must wait (429); a client that has not been failing still logs
+    in."""
+    auth_backoff_max_seconds: int = 300
+    """The longest wait (Retry-After) a failing client is given; waits double up to it."""
     change_log_retention_days: int = 30
     """How long the change log keeps a status change (run history, live feeds)."""
     access_log: bool = False
@@ -104,6 +113,9 @@ class Settings(BaseSettings):
         "log_max_line_bytes",
         "max_header_bytes",
         "max_header_count",
+        "signature_failure_limit",
+        "login_failure_limit",
+        "auth_backoff_max_seconds",
     )
     @classmethod
     def _positive(cls, value: int) -> int:

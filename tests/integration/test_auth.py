@@ -1,6 +1,7 @@
 """Tokens, AK/SK signatures and project roles over the real app."""
 
 import secrets
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -114,6 +115,61 @@ class TestKeystoneTokens:
         assert (ok.status_code, elsewhere.status_code, unscoped.status_code) == (200, 403, 200)
 
 
+def login_from(client: httpx.Client, source: str, name: str, password: str) -> httpx.Response:
+    """A password login as sent from client address `source` (see `signed`)."""
+    return client.post(
+        "/v3/auth/tokens",
+        json=token_body(name, password),
+        headers={"X-Forwarded-For": source},
+    )
+
+
+class TestLoginThrottling:
+    def test_a_client_that_keeps_failing_waits_and_the_user_still_logs_in_elsewhere(
+        self, world: World, settings: Settings
+    ) -> None:
+        user, stranger, owner = world.viewer, random_address(), random_address()
+        limit = settings.login_failure_limit
+        assert limit <= 20
+        failed = [
+            login_from(world.client, stranger, user.name, "wrong-password").status_code
+            for _ in range(limit)
+        ]
+        assert failed == [401] * limit
+        refused = login_from(world.client, stranger, user.name, "wrong-password")
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error_code"] == "APIGW.0308"
+        assert refused.json()["request_id"] == refused.headers["X-Request-Id"]
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "X-Subject-Token" not in refused.headers
+        # The stranger waits even with the right password; the user elsewhere does not.
+        assert login_from(world.client, stranger, user.name, user.password).status_code == 429
+        assert login_from(world.client, owner, user.name, user.password).status_code == 201
+
+    def test_strangers_at_many_addresses_cannot_lock_the_user_out(
+        self, world: World, settings: Settings
+    ) -> None:
+        """Each stranger fails once, never reaching the limit of an address; once the user has
+        failed `limit` times in all, every address that fails for it waits at once."""
+        user, owner = world.developer, random_address()
+        for _ in range(settings.login_failure_limit):
+            answer = login_from(world.client, random_address(), user.name, "guess")
+            assert answer.status_code == 401
+        another = random_address()
+        assert login_from(world.client, another, user.name, "guess").status_code == 401
+        assert login_from(world.client, another, user.name, "guess").status_code == 429
+        assert login_from(world.client, owner, user.name, user.password).status_code == 201
+
+    def test_unknown_users_are_throttled_like_wrong_passwords(
+        self, world: World, settings: Settings
+    ) -> None:
+        """Or the 429 would tell which names exist."""
+        stranger = random_address()
+        names = [f"nobody-{secrets.token_hex(4)}" for _ in range(settings.login_failure_limit)]
+        assert {login_from(world.client, stranger, n, "x").status_code for n in names} == {401}
+        assert login_from(world.client, stranger, world.admin.name, "x").status_code == 429
+
+
 class TestRoles:
     def test_missing_credentials_are_a_401(self, world: World) -> None:
         response = world.client.post(f"{world.base}/pipelines/status", json=[])
@@ -168,8 +224,18 @@ class TestRoles:
 
 
 def signed(
-    client: httpx.Client, method: str, path: str, ak: str, sk: str, body: bytes = b"", **kw: Any
+    client: httpx.Client,
+    method: str,
+    path: str,
+    ak: str,
+    sk: str,
+    body: bytes = b"",
+    *,
+    source: str | None = None,
+    **kw: Any,
 ) -> Any:
+    """A request signed as the SDK signs it; `source` is the client address the server sees
+    (forwarded by loopback, which the test server trusts as a proxy, as uvicorn does by default)."""
     url = f"http://testserver{path}"
     headers = signing.sign(
         method,
@@ -180,7 +246,14 @@ def signed(
         sk,
         **kw,
     )
+    if source is not None:
+        headers["X-Forwarded-For"] = source
     return client.request(method, urlsplit(url).path, content=body, headers=headers)
+
+
+def random_address() -> str:
+    """An address of TEST-NET-3 (RFC 5737) of its own, so that no two tests share a client."""
+    return f"203.0.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
 
 
 class TestCaching:
@@ -250,21 +323,92 @@ class TestAccessKeys:
         assert response.status_code == 401
         assert response.json()["error_code"] == "APIGW.0303"
 
-    def test_five_bad_signatures_in_a_row_lock_the_key(
+    def test_failed_signatures_make_only_their_address_wait_for_that_key(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        """Only the AK is needed to forge a request: the forger's address waits (429, growing
+        Retry-After), the key's owner elsewhere is never refused, and neither is the forger with
+        another key."""
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
+        )
+        other = accounts.create_access_key(
+            db, settings, user_name=world.viewer.name, now=system_clock()
+        )
+        path = f"{world.base}/pipelines/status"
+        stranger, owner = random_address(), random_address()
+
+        def forge() -> httpx.Response:
+            response: httpx.Response = signed(
+                world.client, "POST", path, pair.ak, "made-up", b"[]", source=stranger
+            )
+            return response
+
+        first = [forge().status_code for _ in range(settings.signature_failure_limit)]
+        assert first == [401] * settings.signature_failure_limit
+        # Each failure past the limit doubles the wait; a client that waits less is refused.
+        refused = next(r for r in (forge() for _ in range(12)) if r.status_code == 429)
+        assert refused.json()["error_code"] == "APIGW.0308"
+        assert refused.json()["request_id"] == refused.headers["X-Request-Id"]
+        assert int(refused.headers["Retry-After"]) >= 1
+
+        mine = signed(world.client, "POST", path, pair.ak, pair.sk, b"[]", source=owner)
+        assert mine.status_code == 200, mine.text
+        elsewhere = signed(world.client, "POST", path, other.ak, other.sk, b"[]", source=stranger)
+        assert elsewhere.status_code == 200, elsewhere.text
+        assert forge().status_code == 429
+
+    def test_forged_requests_beside_the_owners_never_refuse_the_owner(
         self, world: World, db: Database, settings: Settings
     ) -> None:
         pair = accounts.create_access_key(
             db, settings, user_name=world.viewer.name, now=system_clock()
         )
         path = f"{world.base}/pipelines/status"
-        for _ in range(5):
-            assert (
-                signed(world.client, "POST", path, pair.ak, "wrong-secret", b"[]").status_code
-                == 401
+        stranger, owner = random_address(), random_address()
+        forged: list[int] = []
+        mine: list[int] = []
+
+        def forge() -> None:
+            with httpx.Client(base_url=str(world.client.base_url), timeout=30) as http:
+                for _ in range(40):
+                    answer = signed(http, "POST", path, pair.ak, "made-up", b"[]", source=stranger)
+                    forged.append(answer.status_code)
+
+        forger = threading.Thread(target=forge)
+        forger.start()
+        try:
+            while forger.is_alive() or not mine:
+                answer = signed(world.client, "POST", path, pair.ak, pair.sk, b"[]", source=owner)
+                mine.append(answer.status_code)
+        finally:
+            forger.join()
+        assert set(mine) == {200}
+        limit = settings.signature_failure_limit
+        assert forged[:limit] == [401] * limit
+        assert 429 in forged
+        assert set(forged) == {401, 429}
+
+    def test_a_build_agent_keeps_working_while_its_ak_is_forged(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        """Forged heartbeats used to lock an agent's key, and its jobs went REDISPATCH."""
+        key = accounts.create_agent(
+            db, settings, name=f"agent-{secrets.token_hex(4)}", now=system_clock()
+        )
+        stranger, agent_host = random_address(), random_address()
+        beat = b'{"jobs": {}}'
+        answers: list[tuple[int, int]] = []
+        for _ in range(settings.signature_failure_limit + 5):
+            forged = signed(
+                world.client, "POST", "/agent/v1/heartbeat", key.ak, "x", beat, source=stranger
             )
-        locked = signed(world.client, "POST", path, pair.ak, pair.sk, b"[]")
-        assert locked.status_code == 401
-        assert "reach the limit" in locked.json()["error_msg"]
+            real = signed(
+                world.client, "POST", "/agent/v1/heartbeat", key.ak, key.sk, beat, source=agent_host
+            )
+            answers.append((forged.status_code, real.status_code))
+        assert {real for _, real in answers} == {200}
+        assert {forged for forged, _ in answers} == {401, 429}
 
     def test_a_good_signature_resets_the_failure_count(
         self, world: World, db: Database, settings: Settings

@@ -120,6 +120,18 @@ def test_every_error_status_has_the_error_body(document: dict[str, Any]) -> None
             assert error_schema(operation, status) == ERROR_BODY, (operation["operationId"], status)
 
 
+def test_429_with_retry_after_is_declared_wherever_a_caller_authenticates(
+    document: dict[str, Any],
+) -> None:
+    """A client that keeps failing to authenticate (signatures, passwords) must wait."""
+    for _, operation in operations(document):
+        responses = operation["responses"]
+        assert ("429" in responses) == ("401" in responses), operation["operationId"]
+        if "429" in responses:
+            assert error_schema(operation, "429") == ERROR_BODY
+            assert "Retry-After" in responses["429"]["headers"], operation["operationId"]
+
+
 def test_400_is_declared_exactly_where_a_request_can_be_invalid(document: dict[str, Any]) -> None:
     """Only what a request carries besides its path can be invalid: a body or query parameters.
     Path parameters are any string (an unknown ID is a 404)."""
@@ -253,6 +265,26 @@ def test_error_answers_are_documented(api: DocumentedClient, quiet_world: World)
     api.call("POST", status, 415, ids, content=b"[]", headers=typed_text)
     too_large = {**viewer, "Content-Type": "application/json", "Content-Length": str(13 << 20)}
     api.call("POST", status, 413, ids, content=b"[]", headers=too_large)
+
+
+def test_a_client_that_must_wait_is_answered_as_documented(
+    api: DocumentedClient, quiet_world: World, quiet_db: Database, quiet_settings: Settings
+) -> None:
+    pair = accounts.create_access_key(
+        quiet_db, quiet_settings, user_name=quiet_world.viewer.name, now=system_clock()
+    )
+    ids = {"project_id": quiet_world.project_id}
+    path = PIPELINES.format(**ids) + "/status"
+    answers = []
+    for _ in range(quiet_settings.signature_failure_limit + 10):
+        headers = signing.sign(
+            "POST", f"http://testserver{path}", {"Content-Type": JSON}, b"[]", pair.ak, "made-up"
+        )
+        answers.append(api.client.post(path, content=b"[]", headers=headers))
+        if answers[-1].status_code == 429:
+            break
+    assert answers[-1].status_code == 429, [a.status_code for a in answers]
+    check_answer(api.document, "POST", PIPELINES + "/status", answers[-1])
 
 
 def test_token_and_health_answers_are_documented(api: DocumentedClient, quiet_world: World) -> None:

@@ -8,10 +8,12 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from stageline import __version__
+from stageline.api.body_limit import BodyLimit, RouteLimit
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.deps import Services
-from stageline.api.errors import RequestIdMiddleware, install_error_handlers
+from stageline.api.errors import MAX_BODY_BYTES, RequestIdMiddleware, install_error_handlers
 from stageline.api.flat_routes import add_routes
+from stageline.api.logins import Logins
 from stageline.api.openapi import DocumentedAPI
 from stageline.api.render import Renderer
 from stageline.api.routes import (
@@ -94,8 +96,9 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         engine=engine,
         dispatcher=Dispatcher(engine, lease_policy(settings), log_limits(settings)),
         claim_signal=claim_signal,
-        blobs=Blobs(settings.artifact_dir, max_bytes=settings.artifact_max_bytes),
+        blobs=Blobs(settings.artifact_dir),
         authenticator=Authenticator(db, settings),
+        logins=Logins(db, settings, clock),
         renderer=renderer,
         latest_runs=latest_runs,
         log_tail=LogTail(db, latest_runs),
@@ -148,6 +151,10 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.services = services
     app.state.after_start = []
     install_error_handlers(app)
+    # Added first, so that it runs inside RequestIdMiddleware and its 413 has a request ID.
+    app.add_middleware(
+        BodyLimit, max_bytes=MAX_BODY_BYTES, route_limits=[_artifact_upload_limit(settings)]
+    )
     app.add_middleware(RequestIdMiddleware)
     # FastAPI tries the routes in the order they were added, and batch status is first. The
     # benchmark's limit route stands for batch status minus the database, so it is tried first
@@ -160,6 +167,17 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     # ahead of ours: every API request would try them first. Ours first; no path is in both.
     app.router.routes.sort(key=lambda route: not isinstance(route, APIRoute))
     return app
+
+
+def _artifact_upload_limit(settings: Settings) -> RouteLimit:
+    """Artifacts are streamed to storage, so they may be larger than any other body."""
+    (route,) = (
+        route
+        for route in agents.router.routes
+        if isinstance(route, APIRoute) and route.name == agents.upload_artifact.__name__
+    )
+    (method,) = route.methods or set()
+    return RouteLimit(method=method, path=route.path_regex, max_bytes=settings.artifact_max_bytes)
 
 
 def worker_app() -> FastAPI:

@@ -8,6 +8,8 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from stageline.api.claim_signal import ClaimSignal
+from stageline.api.client_address import client_address
+from stageline.api.logins import Logins
 from stageline.api.render import Renderer
 from stageline.api.status_cache import LatestRuns, LogTail
 from stageline.auth.principals import (
@@ -37,6 +39,7 @@ class Services:
     claim_signal: ClaimSignal
     blobs: Blobs
     authenticator: Authenticator
+    logins: Logins
     renderer: Renderer
     latest_runs: LatestRuns
     log_tail: LogTail
@@ -76,7 +79,9 @@ async def _principal(request: Request, services: Services, now: int) -> Principa
             headers=headers,
             body=await _signed_body(request, headers),
         )
-        return await run_in_threadpool(services.authenticator.from_signature, signed, now=now)
+        return await run_in_threadpool(
+            services.authenticator.from_signature, signed, now=now, source=client_address(scope)
+        )
     raise Unauthenticated(IAM_PREFIX + "x-auth-token not found")
 
 

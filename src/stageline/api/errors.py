@@ -29,6 +29,7 @@ from stageline.domain.errors import (
     ProjectNotFound,
     RunNotAccepted,
     StaleDispatch,
+    TooManyAttempts,
     Unauthenticated,
     UnsupportedMediaType,
     excerpt,
@@ -38,7 +39,8 @@ from stageline.schemas.responses.errors import ErrorBody, RunNotAcceptedDetail
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 12 * 1024 * 1024
-"""The API gateway's limit for signed bodies, applied to every request."""
+"""The API gateway's limit for request bodies, applied by `api.body_limit` to every route that
+has no limit of its own."""
 
 ERROR_TABLE: tuple[tuple[type[DomainError], int, str], ...] = (
     (Unauthenticated, 401, "APIGW.0301"),
@@ -51,6 +53,7 @@ ERROR_TABLE: tuple[tuple[type[DomainError], int, str], ...] = (
     (RunNotAccepted, 409, "DEVPIPE.00011169"),
     (StaleDispatch, 409, "STAGELINE.AGENT.0409"),
     (Conflict, 409, "DEVPIPE.00011409"),
+    (TooManyAttempts, 429, "APIGW.0308"),
 )
 """First matching class wins, so subclasses come before their bases."""
 CLOCK_SKEW_CODE = "APIGW.0303"
@@ -94,7 +97,10 @@ def _domain_error(request: Request, error: Exception) -> Response:
         not_accepted = {"pipeline_run_id": error.run_id, "queue_id": error.run_id}
     for cls, status, code in ERROR_TABLE:
         if isinstance(error, cls):
-            return error_response(request.scope, status, code, error.message, not_accepted)
+            response = error_response(request.scope, status, code, error.message, not_accepted)
+            if isinstance(error, TooManyAttempts):
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
     return error_response(request.scope, 400, VALIDATION_CODE, error.message)
 
 
@@ -211,19 +217,13 @@ class _RequestIds:
 _request_ids = _RequestIds()
 
 
-def _declared_length(headers: Sequence[tuple[bytes, bytes]]) -> int:
-    for name, value in headers:
-        if name == b"content-length":  # ASGI servers give header names in lower case
-            return int(value) if value.isdigit() else 0
-    return 0
-
-
 class RequestIdMiddleware:
-    """Give every request an ID, echo it as X-Request-Id, refuse oversized bodies early, and turn
-    an unexpected exception into a logged, generic 500 (never a traceback to the client).
+    """Give every request an ID, echo it as X-Request-Id, refuse requests holding NUL characters,
+    and turn an unexpected exception into a logged, generic 500 (never a traceback to the
+    client). Body sizes: `api.body_limit`.
 
-    It runs on every request, so it does as little as it can: an ID without a system call, one
-    wrapper around `send`, and a look at the Content-Length header alone.
+    It runs on every request, so it does as little as it can: an ID without a system call and
+    one wrapper around `send`.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -255,12 +255,6 @@ class RequestIdMiddleware:
         if b"%00" in scope.get("query_string", b""):
             response = error_response(
                 scope, 400, VALIDATION_CODE, "the query holds a NUL character (%00)"
-            )
-            await response(scope, receive, send_with_id)
-            return
-        if _declared_length(scope["headers"]) > MAX_BODY_BYTES:
-            response = error_response(
-                scope, 413, TOO_LARGE_CODE, f"request body larger than {MAX_BODY_BYTES} bytes"
             )
             await response(scope, receive, send_with_id)
             return

@@ -33,8 +33,18 @@ _MEANINGS: dict[int, tuple[str, tuple[str, ...]]] = {
     403: ("Authenticated, but without the role this needs on the project.", ()),
     404: ("The project, or what the path names in it, does not exist.", ()),
     409: ("The current state does not allow it.", ()),
-    413: (f"The body is larger than {MAX_BODY_BYTES} bytes; refused unread.", (TOO_LARGE_CODE,)),
+    413: (
+        f"The body is larger than {MAX_BODY_BYTES} bytes (an artifact upload: larger than"
+        " STAGELINE_ARTIFACT_MAX_BYTES); refused as soon as that is known, whether Content-Length"
+        " declares it or the streamed bytes pass the limit.",
+        (TOO_LARGE_CODE,),
+    ),
     415: ("The body is not declared as JSON (Content-Type: application/json).", (VALIDATION_CODE,)),
+    429: (
+        "This client address failed to authenticate too often (with this access key, or at"
+        " logging in): it must wait the seconds in Retry-After. Nobody else is held up.",
+        (),
+    ),
     500: (
         "An unexpected failure, logged under the request ID; the body tells nothing more.",
         (INTERNAL_CODE,),
@@ -53,17 +63,26 @@ def _description(status: int) -> str:
     return f"{meaning} error_code: {codes}." if codes else meaning
 
 
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before this client tries again.",
+    "schema": {"type": "integer"},
+}
+
+
 def error_responses(*statuses: int) -> Responses:
     """The `responses` of a router or route that fails with `statuses`, plus `EVERY_ROUTE`."""
-    return {
+    responses: Responses = {
         status: {"model": ErrorBody, "description": _description(status)}
         for status in sorted({*statuses, *EVERY_ROUTE})
     }
+    if 429 in responses:
+        responses[429]["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+    return responses
 
 
-CALLER_ERRORS = error_responses(401, 403, 404)
-"""Of every v5 router: its routes authenticate the caller and check a role on the path's project,
-which must exist (`api.deps.requires`)."""
+CALLER_ERRORS = error_responses(401, 403, 404, 429)
+"""Of every v5 router: its routes authenticate the caller (which may have to wait after failed
+signatures) and check a role on the path's project, which must exist (`api.deps.requires`)."""
 
 REQUEST_ID_HEADER = {
     "description": "The request's ID, in every answer; quote it to the operator.",

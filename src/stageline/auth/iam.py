@@ -1,10 +1,13 @@
 """Keystone/IAM-style password tokens: POST /v3/auth/tokens.
 
 An installation is one IAM account (domain). Wrong password and unknown user get the same answer
-after the same amount of work.
+after the same amount of work. A login is three steps — read the account, check the password,
+mint the token — so that the slow middle one (scrypt) runs outside any transaction: a flood of
+logins then holds no database lock and no connection while it hashes.
 """
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -77,32 +80,59 @@ def _matches(named: _Named, *, id_: str, name: str) -> bool:
     return (named.id is None or named.id == id_) and (named.name is None or named.name == name)
 
 
-def issue_token(
-    db: Database, settings: Settings, body: dict[str, Any], *, now: int
-) -> tuple[str, dict[str, Any]]:
-    """Check the password and mint a token; (token, response body)."""
+def read_request(body: dict[str, Any]) -> TokenRequest:
+    """The request, checked for shape; reads nothing."""
     try:
         request = TokenRequest.model_validate(body)
     except ValidationError as error:
         first = error.errors()[0]
         path = ".".join(str(part) for part in first["loc"])
         raise InvalidInput(f"{path}: {first['msg']}") from None
-    auth = request.auth
-    if "password" not in auth.identity.methods:
+    if "password" not in request.auth.identity.methods:
         raise InvalidInput("auth.identity.methods: only the password method is supported")
+    return request
+
+
+def user_name(request: TokenRequest) -> str:
+    return request.auth.identity.password.user.name
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a login needs of a user, read before the password is checked."""
+
+    user_id: str
+    name: str
+    password_hash: str
+
+
+def find_account(db: Database, request: TokenRequest) -> Account | None:
+    """The user the request names, if there is one; one short read."""
+    with db.reader() as session:
+        user = identity.read_user_by_name(session, name=user_name(request))
+        return None if user is None else Account(user.id, user.name, user.password_hash)
+
+
+def password_matches(request: TokenRequest, account: Account | None) -> bool:
+    """The slow part of a login (scrypt), to be run outside any transaction. An unknown user is
+    checked against a dummy hash, so that it takes as long as a wrong password."""
+    stored = account.password_hash if account else DUMMY_PASSWORD_HASH
+    valid = check_password(request.auth.identity.password.user.password, stored)
+    return valid and account is not None
+
+
+def issue_token(
+    db: Database, settings: Settings, request: TokenRequest, account: Account, *, now: int
+) -> tuple[str, dict[str, Any]]:
+    """Mint a token for `account`, whose password matched; (token, response body)."""
+    auth = request.auth
     user_in = auth.identity.password.user
     domain = {"id": domain_id(settings), "name": settings.account_name}
+    if user_in.domain is not None and not _matches(
+        user_in.domain, id_=domain["id"], name=domain["name"]
+    ):
+        raise Unauthenticated(BAD_CREDENTIALS)
     with db.writer() as session:
-        user = identity.read_user_by_name(session, name=user_in.name)
-        valid = check_password(
-            user_in.password, user.password_hash if user else DUMMY_PASSWORD_HASH
-        )
-        if user is None or not valid:
-            raise Unauthenticated(BAD_CREDENTIALS)
-        if user_in.domain is not None and not _matches(
-            user_in.domain, id_=domain["id"], name=domain["name"]
-        ):
-            raise Unauthenticated(BAD_CREDENTIALS)
         scope: dict[str, Any] = {}
         project_id: str | None = None
         roles: list[dict[str, str]] = []
@@ -111,14 +141,16 @@ def issue_token(
             match = next(
                 (
                     (pid, pname, role)
-                    for pid, pname, role in identity.list_memberships(session, user_id=user.id)
+                    for pid, pname, role in identity.list_memberships(
+                        session, user_id=account.user_id
+                    )
                     if _matches(wanted, id_=pid, name=pname)
                 ),
                 None,
             )
             if match is None or (wanted.id is None and wanted.name is None):
                 raise Unauthenticated(
-                    f"user {user.name} has no access to project {wanted.id or wanted.name!r}"
+                    f"user {account.name} has no access to project {wanted.id or wanted.name!r}"
                 )
             project_id = match[0]
             scope["project"] = {"domain": domain, "id": match[0], "name": match[1]}
@@ -134,7 +166,7 @@ def issue_token(
         identity.insert_token(
             session,
             digest=token_digest(token),
-            user_id=user.id,
+            user_id=account.user_id,
             project_id=project_id,
             issued_at=now,
             expires_at=expires_at,
@@ -147,8 +179,8 @@ def issue_token(
             "issued_at": iso_utc(now),
             "user": {
                 "domain": domain,
-                "id": user.id,
-                "name": user.name,
+                "id": account.user_id,
+                "name": account.name,
                 "password_expires_at": "",
             },
             **scope,

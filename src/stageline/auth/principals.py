@@ -9,10 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stageline.auth import signing
+from stageline.auth.backoff import THROTTLED, Backoff, retry_after_seconds
 from stageline.auth.roles import Role, allows
 from stageline.auth.secrets import derive_secret_key, token_digest
 from stageline.auth.ttl_cache import TtlCache
-from stageline.domain.errors import Forbidden, ProjectNotFound, Unauthenticated, excerpt
+from stageline.domain.errors import (
+    Forbidden,
+    ProjectNotFound,
+    TooManyAttempts,
+    Unauthenticated,
+    excerpt,
+)
 from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import identity
@@ -21,8 +28,6 @@ IAM_PREFIX = "Incorrect IAM authentication information: "
 SIGNATURE_FAILED = IAM_PREFIX + "verify aksk signature fail"
 """The answer to a wrong signature, and to an AK that does not exist: the same, so that a
 caller cannot tell which AKs exist."""
-FAILED_SIGNATURES_BEFORE_LOCK = 5
-LOCK_MS = 5 * 60 * 1000
 AGENT_KIND = "agent"
 
 
@@ -59,6 +64,10 @@ class Authenticator:
     polling every second costs no identity queries: a revoked token, a deleted access key or a
     lowered role takes up to that long to reach a running server. Refusals are never cached, so
     a user just added to a project is let in at once.
+
+    Failed signatures slow down only the client address that sent them, for that access key
+    (`Backoff`): whoever does not hold the SK can never lock its owner out, and an address
+    made to wait is answered without a database query or an HMAC.
     """
 
     def __init__(self, db: Database, settings: Settings) -> None:
@@ -68,6 +77,10 @@ class Authenticator:
         self._tokens: TtlCache[str, tuple[Principal, int]] = TtlCache(ttl_ms=ttl_ms)
         self._access_keys: TtlCache[str, Principal] = TtlCache(ttl_ms=ttl_ms)
         self._roles: TtlCache[tuple[str, str], Role] = TtlCache(ttl_ms=ttl_ms)
+        self._signature_failures: Backoff[tuple[str, str]] = Backoff(
+            limit=settings.signature_failure_limit,
+            max_wait_ms=settings.auth_backoff_max_seconds * 1000,
+        )
 
     def from_token(self, token: str, *, now: int) -> Principal:
         principal = self.cached_token(token, now=now)
@@ -98,16 +111,24 @@ class Authenticator:
             principal = Principal(user.id, user.name, user.display_name, stored.project_id)
             return principal, stored.expires_at
 
-    def from_signature(self, request: SignedRequest, *, now: int) -> Principal:
+    def from_signature(self, request: SignedRequest, *, now: int, source: str = "") -> Principal:
+        """The key's principal if the signature checks out; `source` is the client's address,
+        which failures are counted against together with the key."""
         try:
             parsed = signing.parse_authorization(request.headers.get("authorization", ""))
         except signing.SignatureError as error:
             raise Unauthenticated(IAM_PREFIX + error.reason) from None
         access_key = parsed.access_key
-        principal: Principal | None = self._access_keys.get(access_key, now=now)
-        had_failures = False
+        failing = (source, access_key)
+        wait_ms = self._signature_failures.wait_ms(failing, now=now)
+        if wait_ms:
+            raise TooManyAttempts(
+                THROTTLED + "too many failed signatures for this access key from this address",
+                retry_after=retry_after_seconds(wait_ms),
+            )
+        principal = self._access_keys.get(access_key, now=now)
         if principal is None:
-            principal, had_failures = self._load_access_key(access_key, now=now)
+            principal = self._load_access_key(access_key)
         # An unknown AK goes through the same check (against the SK it would have) and gets the
         # same answer as a known one with a wrong signature: nothing tells which AKs exist.
         try:
@@ -127,40 +148,29 @@ class Authenticator:
                     " or more than 15 minutes away from the server's time",
                     clock_skew=True,
                 ) from None
-            self._access_keys.discard(access_key)
-            with self.db.writer() as session:
-                identity.record_signature_failure(
-                    session,
-                    access_key=access_key,
-                    now=now,
-                    limit=FAILED_SIGNATURES_BEFORE_LOCK,
-                    lock_ms=LOCK_MS,
-                )
+            # Counted in memory, not written to the database: a flood of forged requests
+            # costs no write, and the key itself is never locked.
+            self._signature_failures.failed(failing, now=now)
             raise Unauthenticated(SIGNATURE_FAILED) from None
         if principal is None:  # signed with the SK of a key nobody was given: still no
+            self._signature_failures.failed(failing, now=now)
             raise Unauthenticated(SIGNATURE_FAILED)
-        if had_failures:
-            with self.db.writer() as session:
-                identity.reset_signature_failures(session, access_key=access_key)
+        self._signature_failures.succeeded(failing)
         self._access_keys.put(access_key, principal, now=now)
         return principal
 
-    def _load_access_key(self, access_key: str, *, now: int) -> tuple[Principal | None, bool]:
-        """The key's user (None for an unknown key), and whether failed signatures are on its
-        record; refuses locked keys."""
+    def _load_access_key(self, access_key: str) -> Principal | None:
+        """The key's user; None for a key nobody was given (answered as a wrong signature)."""
         with self.db.reader() as session:
             key = identity.read_access_key(session, access_key=access_key)
             if key is None:
-                return None, False
-            if key.locked_until is not None and key.locked_until > now:
-                raise Unauthenticated(IAM_PREFIX + "AK access failed to reach the limit,forbidden")
+                return None
             user = identity.read_user(session, user_id=key.user_id)
             if user is None:
-                return None, False
-            principal = Principal(
+                return None
+            return Principal(
                 user.id, user.name, user.display_name, is_agent=user.kind == AGENT_KIND
             )
-            return principal, key.failed_signatures > 0
 
     def cached_role(self, principal: Principal, *, project_id: str, now: int) -> Role | None:
         """The caller's role on the project if this process looked it up recently; no I/O."""

@@ -87,3 +87,13 @@ class Unauthenticated(DomainError):
 
 class Forbidden(DomainError):
     """Authenticated, but without the role the request needs on that project (403)."""
+
+
+class TooManyAttempts(DomainError):
+    """This caller failed to authenticate too often: it must wait `retry_after` seconds (429).
+    Only that caller waits; everybody else, the rightful owner of the key or user included, is
+    unaffected."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -13,7 +13,7 @@ import hmac
 import logging
 import secrets
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,6 +262,15 @@ class Dispatcher:
                     session, name=name, pool=pool, labels=labels, now=now, claiming=False
                 )
 
+    def check_upload(self, *, job_run_id: str, dispatch_id: str, step_run_id: str) -> None:
+        """Refuse an upload before its bytes are received, as `record_artifact` would: so a
+        stale agent or a made-up job costs no transfer and no disk. Without a lock: the claim
+        may still change while the file arrives, and `record_artifact` checks again."""
+        with self.engine.db.reader() as session:
+            job = run_queries.read_job(session, job_run_id=job_run_id)
+            step = run_queries.read_step(session, step_run_id=step_run_id)
+        _step_of(_claimed(job, job_run_id, dispatch_id), step, step_run_id)
+
     def record_artifact(
         self,
         *,
@@ -271,15 +280,15 @@ class Dispatcher:
         name: str,
         size: int,
         sha256: str,
+        keep: Callable[[], None],
     ) -> None:
-        """Record an uploaded file (its bytes are already stored) for the job's run."""
+        """Record a received file for the job's run; `keep` moves its bytes into storage, once
+        the claim is checked and the record made, inside the transaction: a failure to keep
+        them records nothing. (Should the commit fail after it, the stored file is merely
+        unreferenced: content-addressed, it is reused by the next upload of the same bytes.)"""
         with self.engine.locked_run_of_job(job_run_id, AGENT) as state:
             job = _current_job(state, job_run_id, dispatch_id)
-            step = state.step(step_run_id)
-            if step is None or step.job_run_id != job.id:
-                raise JobNotFound(
-                    f"step run {excerpt(step_run_id)} is not a step of job run {job.id}"
-                )
+            step = _step_of(job, state.step(step_run_id), step_run_id)
             artifact_queries.put_artifact(
                 state.session,
                 run_id=state.run.id,
@@ -291,11 +300,18 @@ class Dispatcher:
                 sha256=sha256,
                 now=state.now,
             )
+            keep()
 
 
 def _current_job(state: RunState, job_run_id: str, dispatch_id: str) -> JobRun:
     """The job, if `dispatch_id` is its current claim; the journal then names its agent."""
-    job = state.job(job_run_id)
+    job = _claimed(state.job(job_run_id), job_run_id, dispatch_id)
+    state.journal.actor = Actor.agent(job.claimed_by or AGENT.name)
+    return job
+
+
+def _claimed(job: JobRun | None, job_run_id: str, dispatch_id: str) -> JobRun:
+    """The job, if it exists and `dispatch_id` is its current claim."""
     if job is None:
         raise JobNotFound(f"job run {excerpt(job_run_id)} not found")
     if job.dispatch_id is None or not hmac.compare_digest(
@@ -305,5 +321,10 @@ def _current_job(state: RunState, job_run_id: str, dispatch_id: str) -> JobRun:
             f"dispatch {excerpt(dispatch_id, 40)} of job run {job_run_id} is no longer current"
             " (its lease expired and the job was taken back); stop running it"
         )
-    state.journal.actor = Actor.agent(job.claimed_by or AGENT.name)
     return job
+
+
+def _step_of(job: JobRun, step: StepRun | None, step_run_id: str) -> StepRun:
+    if step is None or step.job_run_id != job.id:
+        raise JobNotFound(f"step run {excerpt(step_run_id)} is not a step of job run {job.id}")
+    return step

@@ -1,7 +1,9 @@
 """Content-addressed file storage for artifacts: `<root>/<sha256[:2]>/<sha256>`.
 
-A file is written to a temporary name and renamed into place once its digest is known, so a
-reader never sees half a file and two uploads of the same content share one copy.
+A file is received into a temporary name and moved into place only when its owner says to keep
+it, so a reader never sees half a file, two uploads of the same content share one copy, and a
+file that is refused (or whose upload fails) leaves nothing behind. How large a file may be is
+the HTTP layer's to enforce (`api.body_limit`), before the bytes arrive here.
 """
 
 import hashlib
@@ -10,38 +12,54 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+TEMPORARY_PREFIX = ".upload-"
 
-class BlobTooLarge(Exception):
-    pass
+
+class Received:
+    """A file received in full, not in storage yet: `keep()` it or `discard()` it."""
+
+    def __init__(self, temporary: Path, target: Path, *, sha256: str, size: int) -> None:
+        self.sha256 = sha256
+        self.size = size
+        self._temporary = temporary
+        self._target = target
+        self._kept = False
+
+    def keep(self) -> None:
+        """Move the file into storage (atomically; the same content already there stays)."""
+        self._target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._temporary, self._target)
+        self._kept = True
+
+    def discard(self) -> None:
+        """Delete the file unless it was kept; safe to call more than once."""
+        if not self._kept:
+            self._temporary.unlink(missing_ok=True)
 
 
 class Blobs:
-    def __init__(self, root: Path, *, max_bytes: int) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.max_bytes = max_bytes
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
-    async def save(self, chunks: AsyncIterator[bytes]) -> tuple[str, int]:
-        """Store the stream; (sha256 hex, size). Raises BlobTooLarge past `max_bytes`."""
+    async def receive(self, chunks: AsyncIterator[bytes]) -> Received:
+        """Write the stream to a temporary file beside storage (so keeping it is a rename) and
+        digest it; the file is deleted if the stream fails."""
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        fd, temporary = tempfile.mkstemp(dir=self.root, prefix=".upload-")
+        fd, name = tempfile.mkstemp(dir=self.root, prefix=TEMPORARY_PREFIX)
+        temporary = Path(name)
         try:
             with os.fdopen(fd, "wb") as file:
                 async for chunk in chunks:
                     size += len(chunk)
-                    if size > self.max_bytes:
-                        raise BlobTooLarge(f"artifacts are limited to {self.max_bytes} bytes")
                     digest.update(chunk)
                     file.write(chunk)
-            sha256 = digest.hexdigest()
-            target = self.path(sha256)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temporary, target)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
-        return sha256, size
+        sha256 = digest.hexdigest()
+        return Received(temporary, self.path(sha256), sha256=sha256, size=size)

@@ -30,10 +30,9 @@ from stageline.schemas.jobs import (
     JobAssignment,
 )
 from stageline.schemas.responses.service import ArtifactStored
-from stageline.store.blobs import BlobTooLarge
 
 router = APIRouter(
-    prefix="/agent/v1", responses=error_responses(401, 403), route_class=DeclaredRoute
+    prefix="/agent/v1", responses=error_responses(401, 403, 429), route_class=DeclaredRoute
 )
 
 RECHECK_SECONDS = 5.0
@@ -117,22 +116,31 @@ async def upload_artifact(
     step_run_id: Annotated[str, Query()],
     name: Annotated[str, Query(min_length=1, max_length=ARTIFACT_NAME_MAX)],
 ) -> ArtifactStored:
-    """The request body is the file; stored by content, then recorded for the run."""
+    """The request body is the file. The upload is checked before the body is read, the file
+    received into a temporary name, then recorded for the run and kept by its content, or else
+    deleted: a refused or failed upload leaves no file behind."""
     parts = name.split("/")
     if name.startswith("/") or "\\" in name or any(p in {"", ".", ".."} for p in parts):
         raise InvalidInput("name: a path relative to the workspace, without '.' or '..' parts")
-    try:
-        sha256, size = await services.blobs.save(request.stream())
-    except BlobTooLarge as error:
-        raise InvalidInput(str(error)) from None
+    dispatcher = services.dispatcher
     await run_in_threadpool(
-        lambda: services.dispatcher.record_artifact(
-            job_run_id=job_run_id,
-            dispatch_id=dispatch_id,
-            step_run_id=step_run_id,
-            name=name,
-            size=size,
-            sha256=sha256,
+        lambda: dispatcher.check_upload(
+            job_run_id=job_run_id, dispatch_id=dispatch_id, step_run_id=step_run_id
         )
     )
-    return {"name": name, "size": size, "sha256": sha256}
+    received = await services.blobs.receive(request.stream())
+    try:
+        await run_in_threadpool(
+            lambda: dispatcher.record_artifact(
+                job_run_id=job_run_id,
+                dispatch_id=dispatch_id,
+                step_run_id=step_run_id,
+                name=name,
+                size=received.size,
+                sha256=received.sha256,
+                keep=received.keep,
+            )
+        )
+    finally:
+        received.discard()  # nothing, once kept
+    return {"name": name, "size": received.size, "sha256": received.sha256}

@@ -3,12 +3,12 @@
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
+from stageline.api.client_address import client_address
 from stageline.api.deps import ServicesDep
 from stageline.api.openapi import error_responses
-from stageline.auth.iam import issue_token
 from stageline.schemas.responses.service import TokenBody
 
 router = APIRouter()
@@ -25,11 +25,15 @@ router = APIRouter()
                 "X-Subject-Token": {"description": "The token.", "schema": {"type": "string"}}
             },
         },
-        **error_responses(400, 401, 415),
+        **error_responses(400, 401, 415, 429),
     },
 )
-def keystone_create_token(services: ServicesDep, body: dict[str, Any] = Body()) -> Response:
-    token, payload = issue_token(services.db, services.settings, body, now=services.clock())
+async def keystone_create_token(
+    services: ServicesDep, request: Request, body: dict[str, Any] = Body()
+) -> Response:
+    """Async, so that logins waiting for their password check (`api.logins`) hold no worker
+    thread that other requests need."""
+    token, payload = await services.logins.issue_token(body, source=client_address(request.scope))
     return Response(
         orjson.dumps(payload),
         status_code=201,

@@ -1,6 +1,6 @@
 """Projects, users, memberships, access keys and tokens."""
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from stageline.store.ids import new_id
@@ -96,27 +96,6 @@ def first_access_key(session: Session, *, user_id: str) -> AccessKey | None:
         .where(AccessKey.user_id == user_id)
         .order_by(AccessKey.created_at, AccessKey.access_key)
         .limit(1)
-    )
-
-
-def record_signature_failure(
-    session: Session, *, access_key: str, now: int, limit: int, lock_ms: int
-) -> None:
-    """Count a failed signature; the `limit`-th in a row locks the key for `lock_ms`."""
-    key = session.get(AccessKey, access_key, with_for_update=True)
-    if key is None:
-        return
-    key.failed_signatures += 1
-    if key.failed_signatures >= limit:
-        key.locked_until = now + lock_ms
-        key.failed_signatures = 0
-
-
-def reset_signature_failures(session: Session, *, access_key: str) -> None:
-    session.execute(
-        update(AccessKey)
-        .where(AccessKey.access_key == access_key, AccessKey.failed_signatures > 0)
-        .values(failed_signatures=0)
     )
 
 
