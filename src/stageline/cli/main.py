@@ -90,6 +90,7 @@ def serve(
     import uvicorn
 
     from stageline.api.app import create_app
+    from stageline.files import private_dir
 
     overrides = {
         "host": host,
@@ -100,6 +101,7 @@ def serve(
         "bench_routes": bench_routes or None,
     }
     settings = _settings(database_url, **overrides)
+    private_dir(settings.data_dir)  # 0700 before anything (agent workspaces too) is made in it
     db = _database(settings)
     settings.master_secret()  # create the key file once, before any worker reads it
     if demo and workers > 1:

@@ -1,7 +1,9 @@
 """Content-addressed file storage for artifacts: `<root>/<sha256[:2]>/<sha256>`.
 
 A file is written to a temporary name and renamed into place once its digest is known, so a
-reader never sees half a file and two uploads of the same content share one copy.
+reader never sees half a file and two uploads of the same content share one copy. Directories
+are created 0700 and files 0600 (`mkstemp`'s mode, which the rename keeps): artifacts are read
+through the API, with its checks, and by no one else.
 """
 
 import hashlib
@@ -9,6 +11,8 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from stageline.files import private_dir
 
 
 class BlobTooLarge(Exception):
@@ -25,7 +29,7 @@ class Blobs:
 
     async def save(self, chunks: AsyncIterator[bytes]) -> tuple[str, int]:
         """Store the stream; (sha256 hex, size). Raises BlobTooLarge past `max_bytes`."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         digest = hashlib.sha256()
         size = 0
         fd, temporary = tempfile.mkstemp(dir=self.root, prefix=".upload-")
@@ -39,7 +43,7 @@ class Blobs:
                     file.write(chunk)
             sha256 = digest.hexdigest()
             target = self.path(sha256)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
