@@ -27,6 +27,7 @@ from stageline.api.routes import (
 )
 from stageline.api.status_cache import LatestRuns
 from stageline.auth.principals import Authenticator
+from stageline.auth.vault import Vault
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.journal import prune_change_log
@@ -75,7 +76,8 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
     renderer = Renderer(
         display_tz=settings.display_tz, public_base_url=settings.effective_public_base_url
     )
-    engine = RunEngine(db, clock=clock)
+    vault = Vault(settings.master_secret())
+    engine = RunEngine(db, clock=clock, vault=vault)
     claim_signal = ClaimSignal()
     engine.on_queued = claim_signal.notify
     return Services(
@@ -89,6 +91,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         renderer=renderer,
         latest_runs=LatestRuns(renderer),
         clock=clock,
+        vault=vault,
     )
 
 

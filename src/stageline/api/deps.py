@@ -19,6 +19,7 @@ from stageline.auth.principals import (
 )
 from stageline.auth.roles import Role
 from stageline.auth.signing import HEADER_CONTENT_SHA256, UNSIGNED_BODY, UNSIGNED_PAYLOAD
+from stageline.auth.vault import Vault
 from stageline.domain.errors import Unauthenticated
 from stageline.engine.clock import Clock
 from stageline.engine.dispatcher import Dispatcher
@@ -40,6 +41,7 @@ class Services:
     renderer: Renderer
     latest_runs: LatestRuns
     clock: Clock
+    vault: Vault
 
 
 def _services(request: Request) -> Services:
