@@ -1,11 +1,15 @@
 """Pipeline variables over the real app: secret values are kept sealed in the database and
-opened only for the step that runs."""
+opened only for the step that runs, and `rotate-secrets` seals them anew."""
 
 import hashlib
 import secrets
 from typing import Any
 
+from typer.testing import CliRunner
+
+from stageline.auth.rotation import rotate_secrets
 from stageline.auth.vault import Vault, is_sealed
+from stageline.cli.main import app as cli
 from stageline.store.database import Database
 from stageline.store.tables import Pipeline, PipelineRun
 from tests.conftest import TEST_SECRET
@@ -139,3 +143,57 @@ class TestSealedAtRest:
         stored = stored_variables(world.db, pipeline_id)
         assert is_sealed(stored[0]["value"])
         assert Vault(TEST_SECRET.encode()).open(stored[0]["value"]) == secret
+
+
+# -- rotation -------------------------------------------------------------------------------
+
+
+class TestRotation:
+    def test_rotation_seals_anew_what_an_old_key_or_no_key_sealed(self, world: World) -> None:
+        old, current = Vault(OLD_SECRET), Vault(TEST_SECRET.encode())
+        in_clear = world.create_pipeline(variables=[{"name": "A", "value": "x"}])
+        store_variables(world.db, in_clear, [{"name": "A", "value": "clear", "is_secret": True}])
+        under_old = world.create_pipeline()
+        run_id = world.run(under_old)
+        world.wait_for(under_old, run_id)
+        store_variables(
+            world.db, under_old, [{"name": "B", "value": old.seal("old"), "is_secret": True}]
+        )
+        with world.db.writer() as session:
+            run = session.get(PipelineRun, run_id)
+            assert run is not None
+            run.variables = [{"name": "B", "value": old.seal("old"), "is_secret": True}]
+
+        without_old = rotate_secrets(world.db, current)
+        assert f"pipeline {under_old}: B" in without_old.unreadable
+        assert current.open(stored_variables(world.db, in_clear)[0]["value"]) == "clear"
+
+        rotation = rotate_secrets(world.db, Vault(TEST_SECRET.encode(), previous=[OLD_SECRET]))
+        assert rotation.unreadable == []
+        assert current.open(stored_variables(world.db, under_old)[0]["value"]) == "old"
+        assert current.open(run_variables(world.db, run_id)[0]["value"]) == "old"
+        again = rotate_secrets(world.db, Vault(TEST_SECRET.encode(), previous=[OLD_SECRET]))
+        assert again.rewritten == {"pipeline": 0, "run": 0}  # nothing left to do
+
+    def test_the_command_reads_the_old_key_from_the_environment(
+        self, world: World, database_url: str
+    ) -> None:
+        pipeline_id = world.create_pipeline()
+        sealed_old = Vault(OLD_SECRET).seal("rotated")
+        store_variables(
+            world.db, pipeline_id, [{"name": "C", "value": sealed_old, "is_secret": True}]
+        )
+        env = {"STAGELINE_SECRET_KEY": TEST_SECRET}
+        refused = CliRunner().invoke(
+            cli, ["admin", "rotate-secrets", "--database-url", database_url, "--json"], env=env
+        )
+        assert refused.exit_code == 1
+        assert f"pipeline {pipeline_id}: C" in refused.output
+
+        env["STAGELINE_OLD_SECRET_KEY"] = OLD_SECRET.decode()
+        result = CliRunner().invoke(
+            cli, ["admin", "rotate-secrets", "--database-url", database_url, "--json"], env=env
+        )
+        assert result.exit_code == 0, result.output
+        value = stored_variables(world.db, pipeline_id)[0]["value"]
+        assert Vault(TEST_SECRET.encode()).open(value) == "rotated"
