@@ -414,6 +414,45 @@ class TestReports:
         assert log_text(world, pipeline_id, run_id, job) == "first\nsecond\n"
         assert world.wait_for(pipeline_id, run_id, timeout=10)["status"] == "COMPLETED"
 
+    def test_the_server_masks_secrets_in_outputs_an_agent_left_unmasked(
+        self, quiet_world: World, make_agent: Callable[[], PlayedAgent]
+    ) -> None:
+        """An agent of an earlier version masked output values but not keys."""
+        world, agent, pool = quiet_world, make_agent(), unique_pool()
+        secret = f"sk-{secrets.token_hex(8)}"
+        job_spec = shell_job("ONLY", "true", resource=resource(pool))
+        pipeline_id = world.create_pipeline(
+            definition(stage("S", job_spec)),
+            variables=[{"name": "API_TOKEN", "value": secret, "is_secret": True}],
+        )
+        run_id = world.run(pipeline_id)
+        job = agent.take(pool)
+        assert secret in job["secrets"]  # what the agent gets is opened for it
+        step_run_id = job["steps"][0]["step_run_id"]
+        outputs = {
+            "seq": 3,
+            "kind": "step_outputs",
+            "step_run_id": step_run_id,
+            "outputs": [
+                {"key": secret, "value": "as a key"},
+                {"key": f"x-{secret}", "value": secret},
+            ],
+        }
+        answer = agent.report(job, job_started(1), step_started(2, step_run_id), outputs)
+        assert answer.status_code == 200, answer.text
+
+        shown = world.client.get(
+            f"{world.base}/pipelines/{pipeline_id}/pipeline-runs/{run_id}/steps/outputs",
+            params={"step_run_ids": step_run_id},
+            headers=world.viewer.headers,
+        )
+        assert shown.status_code == 200, shown.text
+        assert secret not in shown.text
+        assert shown.json()["step_outputs"][0]["output_result"] == [
+            {"key": "***", "value": "as a key"},
+            {"key": "x-***", "value": "***"},
+        ]
+
 
 class TestRedispatch:
     def test_a_silent_agent_loses_its_job_to_another(

@@ -5,6 +5,7 @@ just stopped, or resending a batch whose answer it never got — and change noth
 refuses them, and events numbered at or below `events_applied` are dropped.
 """
 
+from stageline.domain.masking import masked_outputs, masker
 from stageline.domain.pipeline import parse_duration
 from stageline.domain.statuses import (
     ASYNC_OUTCOMES,
@@ -43,7 +44,10 @@ def apply_event(state: RunState, job: JobRun, event: AgentEvent) -> None:
                 now=state.now,
             )
     elif event.kind == "step_outputs":
-        step.outputs = [{"key": pair.key, "value": pair.value} for pair in event.outputs]
+        # Masked again here: an agent of an earlier version masked values but not keys.
+        pairs = [(pair.key, pair.value) for pair in event.outputs]
+        masked = masked_outputs(pairs, masker(state.secret_values)) if pairs else []
+        step.outputs = [{"key": key, "value": value} for key, value in masked]
     elif event.kind == "step_started":
         apply(state, step, S.RUNNING)
     elif event.kind == "step_finished":
