@@ -1,10 +1,11 @@
-"""Pipeline variables over the real app: secret values are kept sealed in the database and
-opened only for the step that runs, and `rotate-secrets` seals them anew."""
+"""Pipeline variables over the real app: reserved names are refused, and secret values are kept
+sealed in the database and opened only for the step that runs (`rotate-secrets` included)."""
 
 import hashlib
 import secrets
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from stageline.auth.rotation import rotate_secrets
@@ -59,6 +60,59 @@ def checks_token(digest_variable: str = "DIGEST") -> str:
     secret in clear, while no definition or plain variable holds it."""
     script = f'test "$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)" = "${digest_variable}"'
     return definition(stage("S", shell_job("CHECK", script)))
+
+
+# -- reserved names ------------------------------------------------------------------------
+
+
+class TestReservedNames:
+    @pytest.mark.parametrize(
+        "name", ["PATH", "LD_PRELOAD", "BASH_ENV", "PYTHONPATH", "BRANCH", "STAGELINE_OUTPUTS"]
+    )
+    def test_a_pipeline_with_a_reserved_variable_is_refused(self, world: World, name: str) -> None:
+        body = pipeline_body([{"name": "GREETING", "value": "hi"}, {"name": name, "value": "x"}])
+        response = world.client.post(
+            f"{world.base}/pipelines", json=body, headers=world.admin.headers
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error_code"] == INVALID
+        assert response.json()["error_msg"].startswith(f"variables[1].name: '{name}' is reserved")
+
+    def test_an_update_to_a_reserved_variable_is_refused(self, world: World) -> None:
+        pipeline_id = world.create_pipeline(variables=[{"name": "GREETING", "value": "hi"}])
+        body = pipeline_body([{"name": "LD_PRELOAD", "value": "/tmp/evil.so", "is_runtime": True}])
+        response = world.client.put(
+            f"{world.base}/pipelines/{pipeline_id}", json=body, headers=world.admin.headers
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error_msg"].startswith("variables[0].name: 'LD_PRELOAD'")
+        assert [v["name"] for v in stored_variables(world.db, pipeline_id)] == ["GREETING"]
+
+    def test_a_run_setting_a_reserved_runtime_variable_is_refused(self, world: World) -> None:
+        """A pipeline stored before such names were refused may still declare one."""
+        pipeline_id = world.create_pipeline()
+        store_variables(
+            world.db,
+            pipeline_id,
+            [
+                {"name": "GREETING", "value": "hi", "is_runtime": True},
+                {"name": "PATH", "value": "", "is_runtime": True},
+            ],
+        )
+        response = world.client.post(
+            f"{world.base}/pipelines/{pipeline_id}/run",
+            json={"variables": [{"name": "PATH", "value": "/tmp/evil"}]},
+            headers=world.developer.headers,
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error_msg"].startswith("variables[0].name: 'PATH' is reserved")
+
+        bare = world.client.post(
+            f"{world.base}/pipelines/{pipeline_id}/run", headers=world.developer.headers
+        )
+        assert bare.status_code == 400, bare.text
+        assert bare.json()["error_msg"].startswith("the pipeline's variables[1].name: 'PATH'")
+        assert world.status(pipeline_id) == []  # no run was started
 
 
 # -- sealed at rest -------------------------------------------------------------------------

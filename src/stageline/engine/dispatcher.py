@@ -23,6 +23,7 @@ from stageline.auth.vault import Vault
 from stageline.domain.errors import JobNotFound, StaleDispatch
 from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK, artifact_patterns
 from stageline.domain.statuses import STAGE_TERMINAL
+from stageline.domain.variables import reserved
 from stageline.domain.waiting import without_wait
 from stageline.engine.journal import Actor
 from stageline.engine.reports import apply_event
@@ -71,8 +72,10 @@ class LeasePolicy:
 
 def job_environment(context: Any, job: JobRun, variables: Mapping[str, str]) -> dict[str, str]:
     """Run metadata and variables (`variables`, opened) as every step of the job sees them
-    (documented in README); `context` has the columns of
-    `store.queries.runs.JOB_CONTEXT_COLUMNS`."""
+    (documented in README); `context` has the columns of `store.queries.runs.JOB_CONTEXT_COLUMNS`.
+
+    A variable with a reserved name is left out: runs resolved before such names were refused
+    may still carry one, and it must not replace PATH or what Stageline sets."""
     params = context.build_params or {}
     commit = params.get("commit_id") or ""
     env = {
@@ -101,8 +104,10 @@ def job_environment(context: Any, job: JobRun, variables: Mapping[str, str]) -> 
         "JOB_NAME": job.name,
         "JOB_RUN_ID": job.id,
     }
-    env.update(variables)
-    return env
+    return {
+        **{name: value for name, value in variables.items() if not reserved(name)},
+        **env,
+    }
 
 
 def _script(step: StepRun) -> str | None:

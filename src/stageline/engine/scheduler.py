@@ -11,6 +11,7 @@ from stageline.auth.vault import Vault
 from stageline.domain.errors import InvalidInput
 from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition, parse_resource
 from stageline.domain.statuses import RunStatus, StageStatus, TriggerType
+from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.runs import RunCreate, RunSource
 from stageline.store.ids import new_id
@@ -58,6 +59,17 @@ def resolve_variables(
     Secret values are stored sealed: those given now, and the pipeline's (sealed again if an
     earlier version stored them in clear)."""
     values = {v["name"]: dict(v) for v in declared}
+    given_at = {given.name: index for index, given in enumerate(request.variables or [])}
+    for position, name in enumerate(values):
+        if reserved(name):  # declared before such names were refused: it must be renamed
+            where = (
+                f"variables[{given_at[name]}].name"
+                if name in given_at
+                else f"the pipeline's variables[{position}].name"
+            )
+            raise InvalidInput(
+                f"{where}: {reserved_problem(name)}; rename the variable (UpdatePipelineInfo)"
+            )
     given_now: set[str] = set()
     for index, given in enumerate(request.variables or []):
         variable = values.get(given.name)

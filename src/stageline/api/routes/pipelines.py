@@ -13,6 +13,7 @@ from stageline.api.routing import v5_router
 from stageline.auth.vault import Vault
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
+from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.journal import Actor
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
@@ -34,6 +35,8 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
     for index, variable in enumerate(body.variables):
         if variable.name in names:
             raise InvalidInput(f"variables[{index}].name: duplicate variable '{variable.name}'")
+        if reserved(variable.name):
+            raise InvalidInput(f"variables[{index}].name: {reserved_problem(variable.name)}")
         names.add(variable.name)
         stored = variable.model_dump()
         stored["sequence"] = variable.sequence or index + 1
