@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from stageline.agent.transport import NONCE_HEADER
 from stageline.auth import accounts, signing
 from stageline.auth.roles import Role
 from stageline.engine.clock import system_clock
@@ -46,10 +47,16 @@ class PlayedAgent:
     def send(
         self, method: str, path: str, body: bytes = b"", *, sk: str | None = None
     ) -> httpx.Response:
-        """`path` may carry a query; the signature covers it, as the SDK's does."""
+        """`path` may carry a query; the signature covers it, as the SDK's does. A nonce makes
+        each request unique, as the real agent's are (a signed claim is carried out once)."""
         url = f"http://testserver{path}"
         headers = signing.sign(
-            method, url, {"Content-Type": "application/json"}, body, self.ak, sk or self.sk
+            method,
+            url,
+            {"Content-Type": "application/json", NONCE_HEADER: secrets.token_hex(8)},
+            body,
+            self.ak,
+            sk or self.sk,
         )
         return self.client.request(method, path, content=body, headers=headers)
 

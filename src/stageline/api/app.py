@@ -51,12 +51,13 @@ SWEEP_SECONDS = 1.0
 RETENTION_SWEEP_SECONDS = 600.0
 
 
-def _prune(db: Database, settings: Settings, clock: Clock) -> None:
-    pruned = prune_change_log(db, retention_days=settings.change_log_retention_days, now=clock())
+def _prune(services: Services) -> None:
+    settings, now = services.settings, services.clock()
+    retention_days = settings.change_log_retention_days
+    pruned = prune_change_log(services.db, retention_days=retention_days, now=now)
     if pruned:
-        log.info(
-            "pruned %d change(s) older than %d days", pruned, settings.change_log_retention_days
-        )
+        log.info("pruned %d change(s) older than %d days", pruned, retention_days)
+    services.authenticator.forget_used_signatures(now=now)
 
 
 def lease_policy(settings: Settings) -> LeasePolicy:
@@ -116,8 +117,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             sweeps.start()
             stack.callback(sweeps.stop)
             retention = PeriodicService(
-                "change-log retention",
-                lambda: _prune(database, settings, services.clock),
+                "retention",
+                lambda: _prune(services),
                 interval_seconds=RETENTION_SWEEP_SECONDS,
             )
             retention.start()

@@ -53,7 +53,18 @@ ServicesDep = Annotated[Services, Depends(_services)]
 
 
 async def authenticate(request: Request) -> Principal:
-    """X-Auth-Token if present, else an SDK-HMAC-SHA256 signature, else 401."""
+    """X-Auth-Token if present, else an SDK-HMAC-SHA256 signature, else 401. For routes that
+    only read, or whose repeats change nothing (an agent's numbered reports, heartbeats)."""
+    return await _authenticate(request, once=False)
+
+
+async def authenticate_once(request: Request) -> Principal:
+    """`authenticate`, for routes that change something: a signed request is carried out once,
+    and the same signature again is a 409 (`Authenticator.from_signature`)."""
+    return await _authenticate(request, once=True)
+
+
+async def _authenticate(request: Request, *, once: bool) -> Principal:
     services = _services(request)
     now = services.clock()
     token = request.headers.get("x-auth-token")
@@ -74,7 +85,9 @@ async def authenticate(request: Request) -> Principal:
             headers=headers,
             body=await _signed_body(request, headers),
         )
-        return await run_in_threadpool(services.authenticator.from_signature, signed, now=now)
+        return await run_in_threadpool(
+            services.authenticator.from_signature, signed, now=now, once=once
+        )
     raise Unauthenticated(IAM_PREFIX + "x-auth-token not found")
 
 
@@ -95,13 +108,15 @@ class Caller:
     role: Role
 
 
-def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
-    """A dependency that authenticates and checks `needed` on the path's project."""
+def requires(needed: Role, *, changes: bool) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that authenticates and checks `needed` on the path's project; for a route
+    that `changes` something, a signed request is carried out once."""
+    who = authenticate_once if changes else authenticate
 
     async def check(
         project_id: str,
         request: Request,
-        principal: Annotated[Principal, Depends(authenticate)],
+        principal: Annotated[Principal, Depends(who)],
     ) -> Caller:
         services = _services(request)
         authenticator, now = services.authenticator, services.clock()
@@ -116,6 +131,9 @@ def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
     return check
 
 
-ViewerCaller = Annotated[Caller, Depends(requires(Role.VIEWER))]
-DeveloperCaller = Annotated[Caller, Depends(requires(Role.DEVELOPER))]
-AdminCaller = Annotated[Caller, Depends(requires(Role.ADMIN))]
+# What a viewer may call only reads (some reads are POSTs: batch status, lists, log windows, which
+# pollers send again and again); everything that needs a developer or an admin changes state.
+# tests/integration/test_replays.py holds every route to this.
+ViewerCaller = Annotated[Caller, Depends(requires(Role.VIEWER, changes=False))]
+DeveloperCaller = Annotated[Caller, Depends(requires(Role.DEVELOPER, changes=True))]
+AdminCaller = Annotated[Caller, Depends(requires(Role.ADMIN, changes=True))]

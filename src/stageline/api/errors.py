@@ -24,6 +24,7 @@ from stageline.domain.errors import (
     NotFound,
     PipelineNotFound,
     ProjectNotFound,
+    ReplayedRequest,
     RunNotAccepted,
     StaleDispatch,
     Unauthenticated,
@@ -44,6 +45,7 @@ ERROR_TABLE: tuple[tuple[type[DomainError], int, str], ...] = (
     (InvalidInput, 400, "DEVCP.00021400"),
     (RunNotAccepted, 409, "DEVPIPE.00011169"),
     (StaleDispatch, 409, "STAGELINE.AGENT.0409"),
+    (ReplayedRequest, 409, "STAGELINE.AUTH.0409"),
     (Conflict, 409, "DEVPIPE.00011409"),
 )
 """First matching class wins, so subclasses come before their bases."""

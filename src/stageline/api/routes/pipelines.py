@@ -169,7 +169,7 @@ def update_pipeline_info(
     return {"pipeline_id": pipeline_id}
 
 
-@router.delete("/{pipeline_id}")
+@router.delete("/{pipeline_id}", responses=error_responses(409))
 def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> PipelineRef:
     """Soft delete: the pipeline disappears from every read at once; unfinished runs stop."""
     services.engine.delete_pipeline(
