@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stageline.files import PRIVATE_FILE, narrow, private_dir
+
 _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?$")
 
 
@@ -156,15 +158,15 @@ class Settings(BaseSettings):
         return self.data_dir / "artifacts"
 
     def master_secret(self) -> bytes:
-        """The configured secret, or the one kept in `<data_dir>/secret.key` (created 0600)."""
+        """The configured secret, or the one kept in `<data_dir>/secret.key` (created 0600 in a
+        0700 data directory)."""
         if self.secret_key:
             return self.secret_key.encode()
-        path = self.data_dir / "secret.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_dir(self.data_dir) / "secret.key"
         try:  # O_EXCL: of two processes starting at once, exactly one writes the key
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         except FileExistsError:
-            pass
+            narrow(path)
         else:
             with os.fdopen(fd, "w") as file:
                 file.write(secrets.token_hex(32))

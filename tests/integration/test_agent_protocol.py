@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from stageline.agent.transport import NONCE_HEADER
 from stageline.auth import accounts, signing
 from stageline.auth.roles import Role
 from stageline.engine.clock import system_clock
@@ -46,10 +47,16 @@ class PlayedAgent:
     def send(
         self, method: str, path: str, body: bytes = b"", *, sk: str | None = None
     ) -> httpx.Response:
-        """`path` may carry a query; the signature covers it, as the SDK's does."""
+        """`path` may carry a query; the signature covers it, as the SDK's does. A nonce makes
+        each request unique, as the real agent's are (a signed claim is carried out once)."""
         url = f"http://testserver{path}"
         headers = signing.sign(
-            method, url, {"Content-Type": "application/json"}, body, self.ak, sk or self.sk
+            method,
+            url,
+            {"Content-Type": "application/json", NONCE_HEADER: secrets.token_hex(8)},
+            body,
+            self.ak,
+            sk or self.sk,
         )
         return self.client.request(method, path, content=body, headers=headers)
 
@@ -413,6 +420,45 @@ class TestReports:
         assert rest.json()["applied"] == 6
         assert log_text(world, pipeline_id, run_id, job) == "first\nsecond\n"
         assert world.wait_for(pipeline_id, run_id, timeout=10)["status"] == "COMPLETED"
+
+    def test_the_server_masks_secrets_in_outputs_an_agent_left_unmasked(
+        self, quiet_world: World, make_agent: Callable[[], PlayedAgent]
+    ) -> None:
+        """An agent of an earlier version masked output values but not keys."""
+        world, agent, pool = quiet_world, make_agent(), unique_pool()
+        secret = f"sk-{secrets.token_hex(8)}"
+        job_spec = shell_job("ONLY", "true", resource=resource(pool))
+        pipeline_id = world.create_pipeline(
+            definition(stage("S", job_spec)),
+            variables=[{"name": "API_TOKEN", "value": secret, "is_secret": True}],
+        )
+        run_id = world.run(pipeline_id)
+        job = agent.take(pool)
+        assert secret in job["secrets"]  # what the agent gets is opened for it
+        step_run_id = job["steps"][0]["step_run_id"]
+        outputs = {
+            "seq": 3,
+            "kind": "step_outputs",
+            "step_run_id": step_run_id,
+            "outputs": [
+                {"key": secret, "value": "as a key"},
+                {"key": f"x-{secret}", "value": secret},
+            ],
+        }
+        answer = agent.report(job, job_started(1), step_started(2, step_run_id), outputs)
+        assert answer.status_code == 200, answer.text
+
+        shown = world.client.get(
+            f"{world.base}/pipelines/{pipeline_id}/pipeline-runs/{run_id}/steps/outputs",
+            params={"step_run_ids": step_run_id},
+            headers=world.viewer.headers,
+        )
+        assert shown.status_code == 200, shown.text
+        assert secret not in shown.text
+        assert shown.json()["step_outputs"][0]["output_result"] == [
+            {"key": "***", "value": "as a key"},
+            {"key": "x-***", "value": "***"},
+        ]
 
 
 class TestRedispatch:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from stageline.agent.transport import NONCE_HEADER
 from stageline.api.app import create_app
 from stageline.auth import accounts, signing
 from stageline.engine.clock import system_clock
@@ -318,7 +319,11 @@ def test_agent_answers_are_documented(
         headers = signing.sign(
             method,
             f"http://testserver{path}",
-            {"Content-Type": content_type, "Content-Length": str(len(body))},
+            {
+                "Content-Type": content_type,
+                "Content-Length": str(len(body)),
+                NONCE_HEADER: secrets.token_hex(8),  # as the agent: each request unique
+            },
             signing.UNSIGNED_BODY if unsigned else body,
             key.ak,
             key.sk,

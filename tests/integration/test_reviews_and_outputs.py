@@ -670,6 +670,27 @@ class TestSecrets:
             {"key": "token", "value": "***"}
         ]
 
+    def test_a_secret_used_as_an_output_key_is_masked(self, world: World) -> None:
+        secret = secrets.token_hex(8)
+        script = (
+            'echo "$API_TOKEN=leaked through the key" >> "$STAGELINE_OUTPUTS"\n'
+            'echo "version=1.2" >> "$STAGELINE_OUTPUTS"'
+        )
+        pipeline_id = world.create_pipeline(
+            definition(stage("S", shell_job("OUT", script))),
+            variables=[{"name": "API_TOKEN", "value": secret, "is_secret": True}],
+        )
+        run_id = world.run(pipeline_id)
+        detail = world.wait_for(pipeline_id, run_id)
+        step_id = detail["stages"][0]["jobs"][0]["steps"][0]["id"]
+        response = outputs(world, pipeline_id, run_id, step_run_ids=step_id)
+        assert response.status_code == 200, response.text
+        assert secret not in response.text
+        assert response.json()["step_outputs"][0]["output_result"] == [
+            {"key": "***", "value": "leaked through the key"},
+            {"key": "version", "value": "1.2"},
+        ]
+
     def test_pipeline_detail_masks_secret_values_and_an_update_keeps_them(
         self, world: World
     ) -> None:

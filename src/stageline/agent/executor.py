@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
+from stageline.domain.masking import masked_outputs, masker
 from stageline.schemas.jobs import JobAssignment, JobEvents, JobOutcome, StepAssignment
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "SHELL", "TMPDI
 LOG_FLUSH_SECONDS = 0.2
 MAX_LINE_CHARS = 65_536
 KILL_GRACE_SECONDS = 5.0
-MASK = "***"
 
 
 OUTPUTS_ENV = "STAGELINE_OUTPUTS"
@@ -37,19 +37,6 @@ def step_environment(job: JobAssignment, workspace: Path) -> dict[str, str]:
     env.update(job.env)
     env["WORKSPACE"] = str(workspace)
     return env
-
-
-def masker(secrets: tuple[str, ...]) -> Callable[[str], str]:
-    # Logs are masked line by line, so a multi-line secret is masked one line at a time.
-    lines = {line for secret in secrets for line in secret.splitlines() if line.strip()}
-    values = sorted(lines, key=len, reverse=True)
-
-    def mask(line: str) -> str:
-        for value in values:
-            line = line.replace(value, MASK)
-        return line
-
-    return mask
 
 
 class _LineBuffer:
@@ -184,13 +171,13 @@ def _finish_step(
     outcome: JobOutcome,
     mask: Callable[[str], str],
 ) -> tuple[JobOutcome, str | None]:
-    """Report the step's outputs (secrets masked, as in logs), upload its artifacts; the
-    outcome may turn FAILED here."""
+    """Report the step's outputs (secrets masked in keys and values, as in logs), upload its
+    artifacts; the outcome may turn FAILED here."""
     outputs, complaints = read_outputs(outputs_file(workspace, step))
     if complaints:
         events.step_log(step.step_run_id, complaints)
     if outputs:
-        events.step_outputs(step.step_run_id, [(key, mask(value)) for key, value in outputs])
+        events.step_outputs(step.step_run_id, masked_outputs(outputs, mask))
     if outcome != "COMPLETED" or not step.artifacts:
         return outcome, None
     files, problem = collect_artifacts(workspace, step.artifacts)

@@ -6,6 +6,7 @@ will not help), and `Unreachable` (try again later) with its kind `ServerFailed`
 answered 5xx to this one request).
 """
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ from stageline.schemas.jobs import (
 
 ASSIGNMENT = TypeAdapter(JobAssignment)
 UPLOAD_CHUNK = 1024 * 1024
+NONCE_HEADER = "X-Stageline-Nonce"
+"""A random value in every request, signed with it: the server carries out a signed claim or
+upload once, and an attempt sent again (after a lost answer) must not look like a copy of the
+first even within the same second of X-Sdk-Date."""
+
+
+def _unique(headers: dict[str, str]) -> dict[str, str]:
+    return {**headers, NONCE_HEADER: secrets.token_hex(16)}
 
 
 class Unreachable(Exception):
@@ -82,7 +91,7 @@ class HttpJobSource:
         headers = sign(
             "PUT",
             url,
-            {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            _unique({"Content-Type": "application/octet-stream", "Content-Length": str(size)}),
             UNSIGNED_BODY if size else b"",
             self._ak,
             self._sk,
@@ -95,7 +104,7 @@ class HttpJobSource:
         content = body.model_dump_json().encode() if hasattr(body, "model_dump_json") else b""
         url = f"{self.server}{path}"
         headers = sign(
-            method, url, {"Content-Type": "application/json"}, content, self._ak, self._sk
+            method, url, _unique({"Content-Type": "application/json"}), content, self._ak, self._sk
         )
         response = self._request(method, url, headers=headers, content=content, timeout=timeout)
         return self._check(response)

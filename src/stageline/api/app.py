@@ -30,6 +30,7 @@ from stageline.api.routes import (
 )
 from stageline.api.status_cache import LatestRuns, LogTail
 from stageline.auth.principals import Authenticator
+from stageline.auth.vault import Vault
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.journal import prune_change_log
@@ -54,12 +55,13 @@ SWEEP_SECONDS = 1.0
 RETENTION_SWEEP_SECONDS = 600.0
 
 
-def _prune(db: Database, settings: Settings, clock: Clock) -> None:
-    pruned = prune_change_log(db, retention_days=settings.change_log_retention_days, now=clock())
+def _prune(services: Services) -> None:
+    settings, now = services.settings, services.clock()
+    retention_days = settings.change_log_retention_days
+    pruned = prune_change_log(services.db, retention_days=retention_days, now=now)
     if pruned:
-        log.info(
-            "pruned %d change(s) older than %d days", pruned, settings.change_log_retention_days
-        )
+        log.info("pruned %d change(s) older than %d days", pruned, retention_days)
+    services.authenticator.forget_used_signatures(now=now)
 
 
 def lease_policy(settings: Settings) -> LeasePolicy:
@@ -87,7 +89,8 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         display_tz=settings.display_tz, public_base_url=settings.effective_public_base_url
     )
     latest_runs = LatestRuns(renderer)
-    engine = RunEngine(db, clock=clock)
+    vault = Vault(settings.master_secret())
+    engine = RunEngine(db, clock=clock, vault=vault)
     claim_signal = ClaimSignal()
     engine.on_queued = claim_signal.notify
     return Services(
@@ -103,6 +106,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         latest_runs=latest_runs,
         log_tail=LogTail(db, latest_runs),
         clock=clock,
+        vault=vault,
     )
 
 
@@ -127,8 +131,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             sweeps.start()
             stack.callback(sweeps.stop)
             retention = PeriodicService(
-                "change-log retention",
-                lambda: _prune(database, settings, services.clock),
+                "retention",
+                lambda: _prune(services),
                 interval_seconds=RETENTION_SWEEP_SECONDS,
             )
             retention.start()

@@ -21,6 +21,7 @@ from stageline.auth.principals import (
 )
 from stageline.auth.roles import Role
 from stageline.auth.signing import HEADER_CONTENT_SHA256, UNSIGNED_BODY, UNSIGNED_PAYLOAD
+from stageline.auth.vault import Vault
 from stageline.domain.errors import Unauthenticated
 from stageline.engine.clock import Clock
 from stageline.engine.dispatcher import Dispatcher
@@ -44,6 +45,7 @@ class Services:
     latest_runs: LatestRuns
     log_tail: LogTail
     clock: Clock
+    vault: Vault
 
 
 def _services(request: Request) -> Services:
@@ -55,12 +57,25 @@ ServicesDep = Annotated[Services, Depends(_services)]
 
 
 async def authenticate(request: Request) -> Principal:
-    """X-Auth-Token if present, else an SDK-HMAC-SHA256 signature, else 401."""
+    """X-Auth-Token if present, else an SDK-HMAC-SHA256 signature, else 401. For routes that
+    only read, or whose repeats change nothing (an agent's numbered reports, heartbeats)."""
+    return await _authenticate(request, once=False)
+
+
+async def authenticate_once(request: Request) -> Principal:
+    """`authenticate`, for routes that change something: a signed request is carried out once,
+    and the same signature again is a 409 (`Authenticator.from_signature`)."""
+    return await _authenticate(request, once=True)
+
+
+async def _authenticate(request: Request, *, once: bool) -> Principal:
     services = _services(request)
-    return await _principal(request, services, services.clock())
+    return await _principal(request, services, services.clock(), once=once)
 
 
-async def _principal(request: Request, services: Services, now: int) -> Principal:
+async def _principal(
+    request: Request, services: Services, now: int, *, once: bool = False
+) -> Principal:
     token = request.headers.get("x-auth-token")
     if token:
         # A recently checked token costs no I/O: answer it on the event loop, without a thread.
@@ -80,7 +95,11 @@ async def _principal(request: Request, services: Services, now: int) -> Principa
             body=await _signed_body(request, headers),
         )
         return await run_in_threadpool(
-            services.authenticator.from_signature, signed, now=now, source=client_address(scope)
+            services.authenticator.from_signature,
+            signed,
+            now=now,
+            source=client_address(scope),
+            once=once,
         )
     raise Unauthenticated(IAM_PREFIX + "x-auth-token not found")
 
@@ -102,18 +121,19 @@ class Caller:
     role: Role
 
 
-def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
-    """A dependency that authenticates and checks `needed` on the path's project.
+def requires(needed: Role, *, changes: bool) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that authenticates and checks `needed` on the path's project; for a route
+    that `changes` something, a signed request is carried out once.
 
-    It calls `authenticate` itself rather than declaring it as a sub-dependency: each level of
-    FastAPI's dependency resolution reads the path, query, headers and cookies of the request
+    It authenticates itself rather than declaring `authenticate` as a sub-dependency: each level
+    of FastAPI's dependency resolution reads the path, query, headers and cookies of the request
     again, and the second level cost about 14 µs of a request answered from the caches.
     """
 
     async def check(project_id: str, request: Request) -> Caller:
         services = _services(request)
         authenticator, now = services.authenticator, services.clock()
-        principal = await _principal(request, services, now)
+        principal = await _principal(request, services, now, once=changes)
         held = authenticator.cached_role(principal, project_id=project_id, now=now)
         if held is None:
             held = await run_in_threadpool(
@@ -122,9 +142,17 @@ def requires(needed: Role) -> Callable[..., Awaitable[Caller]]:
         authenticator.check(principal, project_id=project_id, held=held, needed=needed)
         return Caller(principal=principal, project_id=project_id, role=held)
 
+    CARRIED_OUT_ONCE[check] = changes
     return check
 
 
-ViewerCaller = Annotated[Caller, Depends(requires(Role.VIEWER))]
-DeveloperCaller = Annotated[Caller, Depends(requires(Role.DEVELOPER))]
-AdminCaller = Annotated[Caller, Depends(requires(Role.ADMIN))]
+CARRIED_OUT_ONCE: dict[Callable[..., Awaitable[Caller]], bool] = {}
+"""Each role check `requires` made, and whether it carries out a signed request once."""
+
+
+# What a viewer may call only reads (some reads are POSTs: batch status, lists, log windows, which
+# pollers send again and again); everything that needs a developer or an admin changes state.
+# tests/integration/test_replays.py holds every route to this.
+ViewerCaller = Annotated[Caller, Depends(requires(Role.VIEWER, changes=False))]
+DeveloperCaller = Annotated[Caller, Depends(requires(Role.DEVELOPER, changes=True))]
+AdminCaller = Annotated[Caller, Depends(requires(Role.ADMIN, changes=True))]

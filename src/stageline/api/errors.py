@@ -27,6 +27,7 @@ from stageline.domain.errors import (
     NotFound,
     PipelineNotFound,
     ProjectNotFound,
+    ReplayedRequest,
     RunNotAccepted,
     StaleDispatch,
     TooManyAttempts,
@@ -52,6 +53,7 @@ ERROR_TABLE: tuple[tuple[type[DomainError], int, str], ...] = (
     (InvalidInput, 400, "DEVCP.00021400"),
     (RunNotAccepted, 409, "DEVPIPE.00011169"),
     (StaleDispatch, 409, "STAGELINE.AGENT.0409"),
+    (ReplayedRequest, 409, "STAGELINE.AUTH.0409"),
     (Conflict, 409, "DEVPIPE.00011409"),
     (TooManyAttempts, 429, "APIGW.0308"),
 )

@@ -32,7 +32,12 @@ _MEANINGS: dict[int, tuple[str, tuple[str, ...]]] = {
     ),
     403: ("Authenticated, but without the role this needs on the project.", ()),
     404: ("The project, or what the path names in it, does not exist.", ()),
-    409: ("The current state does not allow it.", ()),
+    409: (
+        "The current state does not allow it; or (STAGELINE.AUTH.0409) this AK/SK-signed"
+        " request was already received, and a signed request that changes something is"
+        " carried out once: sign it again to repeat it.",
+        (),
+    ),
     413: (
         f"The body is larger than {MAX_BODY_BYTES} bytes (an artifact upload: larger than"
         " STAGELINE_ARTIFACT_MAX_BYTES); refused as soon as that is known, whether Content-Length"

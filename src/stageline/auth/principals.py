@@ -2,8 +2,14 @@
 
 Both ways end in a `Principal`. Every v5 request names a project in its path, and `require`
 answers 404 for a project that does not exist and 403 for one the caller may not act on.
+
+A signature is valid for 15 minutes either side of its X-Sdk-Date, so a captured request could
+be sent again within that window. Requests that change something (`once=True`) are therefore
+carried out once: their signature is recorded in the database, which every server process
+shares, and a second request with it is refused (`ReplayedRequest`, 409).
 """
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +22,7 @@ from stageline.auth.ttl_cache import TtlCache
 from stageline.domain.errors import (
     Forbidden,
     ProjectNotFound,
+    ReplayedRequest,
     TooManyAttempts,
     Unauthenticated,
     excerpt,
@@ -23,12 +30,16 @@ from stageline.domain.errors import (
 from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import identity
+from stageline.store.queries import signatures as signature_queries
 
 IAM_PREFIX = "Incorrect IAM authentication information: "
 SIGNATURE_FAILED = IAM_PREFIX + "verify aksk signature fail"
 """The answer to a wrong signature, and to an AK that does not exist: the same, so that a
 caller cannot tell which AKs exist."""
 AGENT_KIND = "agent"
+SIGNATURE_MEMORY_MS = 2 * signing.MAX_CLOCK_SKEW_SECONDS * 1000
+"""How long a used signature is remembered. First seen at `now`, it was signed at most 15
+minutes earlier, so copies of it pass the clock check until at most `now` + 30 minutes."""
 
 
 @dataclass(frozen=True)
@@ -111,9 +122,12 @@ class Authenticator:
             principal = Principal(user.id, user.name, user.display_name, stored.project_id)
             return principal, stored.expires_at
 
-    def from_signature(self, request: SignedRequest, *, now: int, source: str = "") -> Principal:
+    def from_signature(
+        self, request: SignedRequest, *, now: int, source: str = "", once: bool = False
+    ) -> Principal:
         """The key's principal if the signature checks out; `source` is the client's address,
-        which failures are counted against together with the key."""
+        which failures are counted against together with the key; with `once`, refuse a
+        signature received before."""
         try:
             parsed = signing.parse_authorization(request.headers.get("authorization", ""))
         except signing.SignatureError as error:
@@ -157,7 +171,28 @@ class Authenticator:
             raise Unauthenticated(SIGNATURE_FAILED)
         self._signature_failures.succeeded(failing)
         self._access_keys.put(access_key, principal, now=now)
+        if once:
+            self._refuse_replay(access_key, parsed.signature, now=now)
         return principal
+
+    def _refuse_replay(self, access_key: str, signature: str, *, now: int) -> None:
+        digest = hashlib.sha256(f"{access_key}:{signature}".encode()).hexdigest()
+        with self.db.writer() as session:
+            first = signature_queries.record_signature(
+                session, digest=digest, expires_at=now + SIGNATURE_MEMORY_MS
+            )
+        if not first:
+            raise ReplayedRequest(
+                "this signed request was received before and is carried out once (a request"
+                " that changes something may not be replayed); sign it again to repeat it:"
+                " X-Sdk-Date counts seconds, so identical requests signed in the same second"
+                " are one request"
+            )
+
+    def forget_used_signatures(self, *, now: int) -> int:
+        """Delete the records of signatures no copy of which could pass the clock check now."""
+        with self.db.writer() as session:
+            return signature_queries.delete_expired_signatures(session, now=now)
 
     def _load_access_key(self, access_key: str) -> Principal | None:
         """The key's user; None for a key nobody was given (answered as a wrong signature)."""

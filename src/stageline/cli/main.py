@@ -13,7 +13,9 @@ import typer
 from stageline.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-admin = typer.Typer(no_args_is_help=True, help="Projects, users, members and access keys.")
+admin = typer.Typer(
+    no_args_is_help=True, help="Projects, users, members, access keys and secrets at rest."
+)
 app.add_typer(admin, name="admin")
 
 DatabaseUrl = Annotated[
@@ -98,6 +100,7 @@ def serve(
 
     from stageline.api.app import create_app
     from stageline.cli.http_server import uvicorn_options
+    from stageline.files import private_dir
 
     overrides = {
         "host": host,
@@ -109,6 +112,7 @@ def serve(
         "bench_routes": bench_routes or None,
     }
     settings = _settings(database_url, **overrides)
+    private_dir(settings.data_dir)  # 0700 before anything (agent workspaces too) is made in it
     db = _database(settings)
     settings.master_secret()  # create the key file once, before any worker reads it
     if demo and workers > 1:
@@ -334,6 +338,47 @@ def create_access_key(
     except DomainError as error:
         _fail(error)
     _report({"ak": pair.ak, "sk": pair.sk}, as_json, f"AK: {pair.ak}\nSK: {pair.sk}")
+
+
+@admin.command("rotate-secrets")
+def rotate_secrets(
+    old_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STAGELINE_OLD_SECRET_KEY",
+            help="The previous master secret (better: STAGELINE_OLD_SECRET_KEY).",
+        ),
+    ] = None,
+    old_key_file: Annotated[
+        Path | None, typer.Option(help="A file holding it, such as the previous secret.key.")
+    ] = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Seal every secret variable value under the current master secret: those stored in clear
+    by earlier versions and, given the previous master secret, those sealed under it."""
+    from stageline.auth.rotation import rotate_secrets as rotate
+    from stageline.auth.vault import Vault
+
+    settings = _settings(database_url)
+    db = _database(settings)
+    previous = [old_key.encode()] if old_key else []
+    if old_key_file is not None:
+        try:
+            previous.append(old_key_file.read_text().strip().encode())
+        except OSError as error:
+            _fail(error)
+    rotation = rotate(db, Vault(settings.master_secret(), previous=previous))
+    pipelines, runs = rotation.rewritten["pipeline"], rotation.rewritten["run"]
+    result = {"pipelines": pipelines, "runs": runs, "unreadable": rotation.unreadable}
+    _report(result, as_json, f"sealed anew: {pipelines} pipeline(s), {runs} run(s)")
+    if rotation.unreadable:
+        typer.echo(
+            "error: no key opens these values (give the master secret they were sealed under"
+            " with --old-key or --old-key-file):\n  " + "\n  ".join(rotation.unreadable),
+            err=True,
+        )
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -85,6 +85,10 @@ class Unauthenticated(DomainError):
         self.clock_skew = clock_skew
 
 
+class ReplayedRequest(DomainError):
+    """A state-changing request whose AK/SK signature was received before: a copy (409)."""
+
+
 class Forbidden(DomainError):
     """Authenticated, but without the role the request needs on that project (403)."""
 

@@ -13,20 +13,23 @@ import hmac
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from stageline.auth.vault import Vault
 from stageline.domain.errors import JobNotFound, StaleDispatch, excerpt
 from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK, artifact_patterns
 from stageline.domain.statuses import STAGE_TERMINAL
+from stageline.domain.variables import reserved
 from stageline.domain.waiting import without_wait
 from stageline.engine.journal import Actor
 from stageline.engine.reports import LogLimits, apply_event
 from stageline.engine.runs import RunEngine
 from stageline.engine.state import RunState
+from stageline.engine.variables import opened, secret_values
 from stageline.schemas.jobs import (
     ClaimRequest,
     EventBatch,
@@ -67,9 +70,12 @@ class LeasePolicy:
         return int(self.lease_seconds * 1000)
 
 
-def job_environment(context: Any, job: JobRun) -> dict[str, str]:
-    """Run metadata and variables as every step of the job sees them (documented in README);
-    `context` has the columns of `store.queries.runs.JOB_CONTEXT_COLUMNS`."""
+def job_environment(context: Any, job: JobRun, variables: Mapping[str, str]) -> dict[str, str]:
+    """Run metadata and variables (`variables`, opened) as every step of the job sees them
+    (documented in README); `context` has the columns of `store.queries.runs.JOB_CONTEXT_COLUMNS`.
+
+    A variable with a reserved name is left out: runs resolved before such names were refused
+    may still carry one, and it must not replace PATH or what Stageline sets."""
     params = context.build_params or {}
     commit = params.get("commit_id") or ""
     env = {
@@ -98,9 +104,10 @@ def job_environment(context: Any, job: JobRun) -> dict[str, str]:
         "JOB_NAME": job.name,
         "JOB_RUN_ID": job.id,
     }
-    for variable in context.variables:
-        env[variable["name"]] = variable["value"]
-    return env
+    return {
+        **{name: value for name, value in variables.items() if not reserved(name)},
+        **env,
+    }
 
 
 def _script(step: StepRun) -> str | None:
@@ -109,7 +116,10 @@ def _script(step: StepRun) -> str | None:
     return next((i["value"] for i in step.inputs if i["key"] == SHELL_SCRIPT_INPUT), None)
 
 
-def build_assignment(session: Session, job: JobRun, policy: LeasePolicy) -> JobAssignment:
+def build_assignment(
+    session: Session, job: JobRun, policy: LeasePolicy, vault: Vault | None
+) -> JobAssignment:
+    """What the agent is told: the only place secret values leave the database opened."""
     context = run_queries.read_job_context(session, job_run_id=job.id)
     steps = run_queries.list_job_steps(session, job_run_id=job.id)
     offsets = log_queries.next_line_numbers(session, step_run_ids=[s.id for s in steps])
@@ -129,8 +139,8 @@ def build_assignment(session: Session, job: JobRun, policy: LeasePolicy) -> JobA
             )
             for s in steps
         ),
-        env=job_environment(context, job),
-        secrets=tuple(v["value"] for v in context.variables if v["is_secret"] and v["value"]),
+        env=job_environment(context, job, opened(context.variables, vault)),
+        secrets=secret_values(context.variables, vault),
         dispatch_id=job.dispatch_id or "",
         lease_seconds=policy.lease_seconds,
     )
@@ -200,7 +210,7 @@ class Dispatcher:
             if job is None:
                 return None
             job.message = without_wait(job.message)  # it no longer waits
-            return build_assignment(session, job, self.policy)
+            return build_assignment(session, job, self.policy, self.engine.vault)
 
     def report(self, job_run_id: str, batch: EventBatch) -> EventsApplied:
         """Apply the events of `batch` not applied before, in order; renew the lease. The

@@ -12,6 +12,7 @@ should still be able to finish.
 
 from dataclasses import dataclass
 
+from stageline.domain.masking import masked_outputs, masker
 from stageline.domain.pipeline import job_timeout_seconds
 from stageline.domain.statuses import (
     ASYNC_OUTCOMES,
@@ -85,7 +86,10 @@ def apply_event(
                 now=state.now,
             )
     elif event.kind == "step_outputs":
-        step.outputs = [{"key": pair.key, "value": pair.value} for pair in event.outputs]
+        # Masked again here: an agent of an earlier version masked values but not keys.
+        pairs = [(pair.key, pair.value) for pair in event.outputs]
+        masked = masked_outputs(pairs, masker(state.secret_values)) if pairs else []
+        step.outputs = [{"key": key, "value": value} for key, value in masked]
     elif event.kind == "step_started":
         apply(state, step, S.RUNNING)
     elif event.kind == "step_finished":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from stageline.auth.vault import Vault
 from stageline.domain.errors import (
     Conflict,
     Forbidden,
@@ -79,9 +80,15 @@ class RunScope:
 class RunEngine:
     """Starts, stops and retries runs; agents' reports go through `engine.dispatcher`."""
 
-    def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, db: Database, *, clock: Clock = system_clock, vault: Vault | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.vault = vault
+        """Seals secret variable values of new runs and opens them for agents and conditions.
+        None only where no pipeline has secrets (benchmarks, tests): meeting one then fails
+        (`engine.variables.NoVault`) rather than keep it in clear."""
         self.on_queued: Callable[[], None] | None = None
 
     # -- the transaction every change runs in -----------------------------------------------
@@ -109,7 +116,7 @@ class RunEngine:
             # One flush at commit: the command's changes are written together, a row each,
             # instead of being flushed piecemeal before every query the command makes.
             with session.no_autoflush:
-                state = RunState(session, run, journal)
+                state = RunState(session, run, journal, vault=self.vault)
                 was_active = run.status in RUN_ACTIVE  # before the command: a stop ends it
                 yield state
                 queued = self._settle(state, was_active=was_active)
@@ -170,13 +177,26 @@ class RunEngine:
         journal = Journal(now=self.clock(), actor=actor or Actor.user(executor.display_name))
         with self.db.writer() as session:
             pipeline = _live_pipeline(session, project_id, pipeline_id)
-            tree = plan_run(pipeline, request, executor=executor, trigger=trigger, now=journal.now)
+            tree = plan_run(
+                pipeline,
+                request,
+                executor=executor,
+                trigger=trigger,
+                now=journal.now,
+                vault=self.vault,
+            )
             admitted = self._admission(session, pipeline, exclude=tree.run.id)
             tree.run.run_number = pipeline_queries.next_run_number(
                 session, pipeline_id=pipeline.id, run_id=tree.run.id
             )
             state = RunState(
-                session, tree.run, journal, stages=tree.stages, jobs=tree.jobs, steps=tree.steps
+                session,
+                tree.run,
+                journal,
+                stages=tree.stages,
+                jobs=tree.jobs,
+                steps=tree.steps,
+                vault=self.vault,
             )
             admit(state, admitted)
             run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
@@ -220,7 +240,7 @@ class RunEngine:
                 run = run_queries.read_run(session, run_id=run_id, for_update=True)
                 if run is None or run.status in RUN_TERMINAL:
                     continue
-                state = RunState(session, run, journal)
+                state = RunState(session, run, journal, vault=self.vault)
                 message = f"canceled by {actor.name}: the pipeline was deleted"
                 _cancel(state, message, clean_up=False)
                 advance(state)
@@ -331,7 +351,7 @@ class RunEngine:
             run = run_queries.read_run(session, run_id=run_id, for_update=True)
             if run is None or run.status != RunStatus.SUSPEND:
                 continue
-            state = RunState(session, run, journal)
+            state = RunState(session, run, journal, vault=self.vault)
             apply_all(state, [*state.stages, *state.jobs], S.INIT)
             apply_run(state, RunStatus.RUNNING)
             queued |= advance(state)

@@ -7,9 +7,12 @@ stages and jobs) and refuses requests that name things the pipeline does not hav
 from dataclasses import dataclass
 from typing import Any
 
+from stageline.auth.vault import Vault
 from stageline.domain.errors import InvalidInput, excerpt
 from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition, parse_resource
 from stageline.domain.statuses import RunStatus, StageStatus, TriggerType
+from stageline.domain.variables import reserved, reserved_problem
+from stageline.engine.variables import resealed, sealed
 from stageline.schemas.runs import RunCreate, RunSource
 from stageline.store.ids import new_id
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
@@ -49,9 +52,25 @@ class RunTree:
     steps: list[StepRun]
 
 
-def resolve_variables(declared: list[dict[str, Any]], request: RunCreate) -> list[dict[str, Any]]:
-    """The pipeline's variables with this run's values; only `is_runtime` ones may be set."""
+def resolve_variables(
+    declared: list[dict[str, Any]], request: RunCreate, vault: Vault | None
+) -> list[dict[str, Any]]:
+    """The pipeline's variables with this run's values; only `is_runtime` ones may be set.
+    Secret values are stored sealed: those given now, and the pipeline's (sealed again if an
+    earlier version stored them in clear)."""
     values = {v["name"]: dict(v) for v in declared}
+    given_at = {given.name: index for index, given in enumerate(request.variables or [])}
+    for position, name in enumerate(values):
+        if reserved(name):  # declared before such names were refused: it must be renamed
+            where = (
+                f"variables[{given_at[name]}].name"
+                if name in given_at
+                else f"the pipeline's variables[{position}].name"
+            )
+            raise InvalidInput(
+                f"{where}: {reserved_problem(name)}; rename the variable (UpdatePipelineInfo)"
+            )
+    given_now: set[str] = set()
     for index, given in enumerate(request.variables or []):
         variable = values.get(given.name)
         if variable is None:
@@ -68,10 +87,17 @@ def resolve_variables(declared: list[dict[str, Any]], request: RunCreate) -> lis
                 f" is not one of {excerpt(limits, 256)}"
             )
         variable["value"] = given.value
-    return [
-        {"name": v["name"], "value": v.get("value") or "", "is_secret": bool(v.get("is_secret"))}
-        for v in values.values()
-    ]
+        given_now.add(given.name)
+    resolved = []
+    for v in values.values():
+        entry = {
+            "name": v["name"],
+            "value": v.get("value") or "",
+            "is_secret": bool(v.get("is_secret")),
+        }
+        # A value given now is in clear; a stored one is sealed (or in clear from long ago).
+        resolved.append(sealed(entry, vault) if v["name"] in given_now else resealed(entry, vault))
+    return resolved
 
 
 def _build_params(
@@ -161,6 +187,7 @@ def plan_run(
     executor: Executor,
     trigger: TriggerType,
     now: int,
+    vault: Vault | None,
 ) -> RunTree:
     """Build (but do not insert) a new run, RUNNING, its work planned INIT or UNSELECTED; the
     caller fills in its run_number and admits it (which may hold it back instead)."""
@@ -180,7 +207,7 @@ def plan_run(
         build_params=_build_params(pipeline.sources, run_sources, trigger),
         artifact_params=_artifact_params(pipeline.sources),
         sources=[s.model_dump(exclude_none=True) for s in run_sources] or pipeline.sources,
-        variables=resolve_variables(pipeline.variables, request),
+        variables=resolve_variables(pipeline.variables, request, vault),
         definition=pipeline.definition,
         start_time=now,
         updated_at=now,

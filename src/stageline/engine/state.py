@@ -9,8 +9,10 @@ import functools
 
 from sqlalchemy.orm import Session
 
+from stageline.auth.vault import Vault
 from stageline.domain.statuses import STAGE_WAITING_FOR_AGENT, StageStatus
 from stageline.engine.journal import Journal
+from stageline.engine.variables import opened, secret_values
 from stageline.store.queries import runs as run_queries
 from stageline.store.tables import JobRun, PipelineRun, StageRun, StepRun
 
@@ -29,8 +31,10 @@ class RunState:
         stages: list[StageRun] | None = None,
         jobs: list[JobRun] | None = None,
         steps: list[StepRun] | None = None,
+        vault: Vault | None = None,
     ) -> None:
         self.session = session
+        self.vault = vault
         self.run = run
         self.journal = journal
         self.changed = False
@@ -53,7 +57,13 @@ class RunState:
 
     @functools.cached_property
     def variables(self) -> dict[str, str]:
-        return {v["name"]: v["value"] for v in self.run.variables}
+        """The run's variables by name, secret ones opened (conditions may compare them)."""
+        return opened(self.run.variables, self.vault)
+
+    @functools.cached_property
+    def secret_values(self) -> tuple[str, ...]:
+        """The run's secret values, opened: what step outputs are masked with."""
+        return secret_values(self.run.variables, self.vault)
 
     def job(self, job_run_id: str) -> JobRun | None:
         return next((j for j in self.jobs if j.id == job_run_id), None)

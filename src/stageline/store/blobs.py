@@ -3,7 +3,9 @@
 A file is received into a temporary name and moved into place only when its owner says to keep
 it, so a reader never sees half a file, two uploads of the same content share one copy, and a
 file that is refused (or whose upload fails) leaves nothing behind. How large a file may be is
-the HTTP layer's to enforce (`api.body_limit`), before the bytes arrive here.
+the HTTP layer's to enforce (`api.body_limit`), before the bytes arrive here. Directories
+are created 0700 and files 0600 (`mkstemp`'s mode, which the rename keeps): artifacts are read
+through the API, with its checks, and by no one else.
 """
 
 import hashlib
@@ -11,6 +13,8 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from stageline.files import private_dir
 
 TEMPORARY_PREFIX = ".upload-"
 
@@ -27,7 +31,7 @@ class Received:
 
     def keep(self) -> None:
         """Move the file into storage (atomically; the same content already there stays)."""
-        self._target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._target.parent)
         os.replace(self._temporary, self._target)
         self._kept = True
 
@@ -47,7 +51,7 @@ class Blobs:
     async def receive(self, chunks: AsyncIterator[bytes]) -> Received:
         """Write the stream to a temporary file beside storage (so keeping it is a rename) and
         digest it; the file is deleted if the stream fails."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         digest = hashlib.sha256()
         size = 0
         fd, name = tempfile.mkstemp(dir=self.root, prefix=TEMPORARY_PREFIX)

@@ -14,6 +14,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from stageline.files import narrow, private_dir, private_file
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 16_384
 """Page cache per connection; the default 2 MiB makes even primary-key reads go to the OS."""
@@ -51,12 +53,23 @@ def _configure_sqlite(engine: Engine) -> None:
         )
 
 
+def _private_sqlite_files(database: str) -> None:
+    """Create the database file 0600 (in a 0700 directory when that is new) before SQLite does:
+    SQLite would create it 0644, and it creates the -wal and -shm files with the database file's
+    mode. Files an earlier version left open to others are narrowed."""
+    path = Path(database)
+    private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm"):
+        narrow(path.with_name(path.name + suffix))
+
+
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_files(parsed.database)
         engine = create_engine(url, pool_size=8, max_overflow=16)
         _configure_sqlite(engine)
         return engine

@@ -83,6 +83,16 @@ class AccessKey(Base):
     locked_until: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class UsedSignature(Base):
+    """An AK/SK signature of a state-changing request, kept while a copy of that request could
+    still pass the clock check, so that a replay is refused (`auth.principals`)."""
+
+    __tablename__ = "used_signature"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the access key and the signature."""
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class AuthToken(Base):
     """An IAM-style token, stored as the SHA-256 digest of the token text."""
 

@@ -333,6 +333,25 @@ class TestSecretMasking:
 
         assert events.log_lines("s1") == expected
 
+    def test_a_secret_is_masked_in_output_keys_as_well_as_values(self, workspace: Path) -> None:
+        script = (
+            'echo "$TOKEN=used as a key" >> "$STAGELINE_OUTPUTS"\n'
+            'echo "prefix-$TOKEN=again" >> "$STAGELINE_OUTPUTS"\n'
+            'echo "plain=$TOKEN" >> "$STAGELINE_OUTPUTS"\n'
+        )
+        assignment = job(shell("s1", script), env={"TOKEN": "s3cr3t"}, secrets=("s3cr3t",))
+
+        events = run(assignment, workspace)
+
+        outputs = [call for call in events.snapshot() if call[0] == "step_outputs"]
+        assert outputs == [
+            (
+                "step_outputs",
+                "s1",
+                (("***", "used as a key"), ("prefix-***", "again"), ("plain", "***")),
+            )
+        ]
+
 
 class TestCancel:
     def test_cancel_kills_the_step_and_everything_it_started(self, workspace: Path) -> None:

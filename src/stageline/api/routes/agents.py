@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from stageline.api.deps import ServicesDep, authenticate
+from stageline.api.deps import ServicesDep, authenticate, authenticate_once
 from stageline.api.openapi import error_responses
 from stageline.api.routing import DeclaredRoute
 from stageline.auth.principals import Principal
@@ -41,13 +41,28 @@ it at once through the change feed, this is only a safety net."""
 ARTIFACT_NAME_MAX = 255
 
 
-async def agent_principal(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+def _only_agents(principal: Principal) -> Principal:
     if not principal.is_agent:
         raise Forbidden(f"{principal.name} is not a build agent")
     return principal
 
 
+async def agent_principal(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    return _only_agents(principal)
+
+
+async def agent_principal_once(
+    principal: Annotated[Principal, Depends(authenticate_once)],
+) -> Principal:
+    return _only_agents(principal)
+
+
+# Reports and heartbeats may be sent again: an agent resends a batch whose answer it lost, its
+# events are numbered and applied once, and a heartbeat only renews leases. A claim or an
+# upload may not: a copy of a claim would hand a job, with its secrets, to whoever sent it, and
+# an upload's body is not signed, so a copy could replace the file.
 AgentCaller = Annotated[Principal, Depends(agent_principal)]
+AgentOnceCaller = Annotated[Principal, Depends(agent_principal_once)]
 
 
 @router.post(
@@ -55,11 +70,11 @@ AgentCaller = Annotated[Principal, Depends(agent_principal)]
     responses={
         200: {"model": JobAssignment, "description": "The job, now claimed by this agent."},
         204: {"description": "No job this agent may take came within `wait_seconds`."},
-        **error_responses(400, 415),
+        **error_responses(400, 409, 415),
     },
 )
 async def claim_job(
-    agent: AgentCaller, services: ServicesDep, request: Request, body: ClaimRequest
+    agent: AgentOnceCaller, services: ServicesDep, request: Request, body: ClaimRequest
 ) -> Response:
     """200 with a JobAssignment, or 204 when none came within `wait_seconds`."""
     signal = services.claim_signal
@@ -108,7 +123,7 @@ def heartbeat(_agent: AgentCaller, services: ServicesDep, body: Heartbeat) -> He
     },
 )
 async def upload_artifact(
-    _agent: AgentCaller,
+    _agent: AgentOnceCaller,
     services: ServicesDep,
     request: Request,
     job_run_id: str,

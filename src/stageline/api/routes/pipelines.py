@@ -10,9 +10,12 @@ from stageline.api.lookups import find_pipeline
 from stageline.api.openapi import error_responses
 from stageline.api.render import SECRET_MASK
 from stageline.api.routing import v5_router
+from stageline.auth.vault import Vault
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
+from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.journal import Actor
+from stageline.engine.variables import resealed, sealed
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
 from stageline.schemas.responses.pipelines import PipelineDetail, PipelineList, PipelineRef
 from stageline.store.ids import new_id
@@ -24,13 +27,16 @@ router = v5_router("/v5/{project_id}/api/pipelines")
 
 
 def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
-    """Validate what a PipelineDTO says and turn it into column values."""
+    """Validate what a PipelineDTO says and turn it into column values (secret values still in
+    clear: `_sealed_variables` seals them)."""
     parse_definition(body.definition)
     names: set[str] = set()
     variables = []
     for index, variable in enumerate(body.variables):
         if variable.name in names:
             raise InvalidInput(f"variables[{index}].name: duplicate variable '{variable.name}'")
+        if reserved(variable.name):
+            raise InvalidInput(f"variables[{index}].name: {reserved_problem(variable.name)}")
         names.add(variable.name)
         stored = variable.model_dump()
         stored["sequence"] = variable.sequence or index + 1
@@ -54,15 +60,16 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
     }
 
 
-def _keep_masked_secrets(
-    given: list[dict[str, Any]], stored: list[dict[str, Any]]
+def _sealed_variables(
+    given: list[dict[str, Any]], stored: list[dict[str, Any]], vault: Vault
 ) -> list[dict[str, Any]]:
-    """A secret variable sent back with the mask that ShowPipelineDetail shows keeps its value."""
+    """The variables to store, secret values sealed. A secret sent back with the mask that
+    ShowPipelineDetail shows keeps its stored value (sealed now if it was stored in clear)."""
     previous = {v["name"]: v for v in stored if v.get("is_secret")}
     return [
-        {**v, "value": previous[v["name"]].get("value")}
+        resealed({**v, "value": previous[v["name"]].get("value")}, vault)
         if v.get("is_secret") and v.get("value") == SECRET_MASK and v["name"] in previous
-        else v
+        else sealed(v, vault)
         for v in given
     ]
 
@@ -79,6 +86,7 @@ def create_pipeline_new(
     caller: AdminCaller, services: ServicesDep, body: PipelineCreate
 ) -> PipelineRef:
     fields = _stored_fields(body)
+    fields["variables"] = _sealed_variables(fields["variables"], [], services.vault)
     now = services.clock()
     with services.db.writer() as session:
         _refuse_duplicate_name(session, caller.project_id, body.name, None)
@@ -153,13 +161,15 @@ def update_pipeline_info(
     with services.db.writer() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
         _refuse_duplicate_name(session, caller.project_id, body.name, pipeline.id)
-        fields["variables"] = _keep_masked_secrets(fields["variables"], pipeline.variables)
+        fields["variables"] = _sealed_variables(
+            fields["variables"], pipeline.variables, services.vault
+        )
         fields.update(updater_id=caller.principal.user_id, updated_at=services.clock())
         pipeline_queries.update_pipeline(session, pipeline, fields)
     return {"pipeline_id": pipeline_id}
 
 
-@router.delete("/{pipeline_id}")
+@router.delete("/{pipeline_id}", responses=error_responses(409))
 def delete_pipeline(caller: AdminCaller, services: ServicesDep, pipeline_id: str) -> PipelineRef:
     """Soft delete: the pipeline disappears from every read at once; unfinished runs stop."""
     services.engine.delete_pipeline(
