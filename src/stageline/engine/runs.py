@@ -21,7 +21,6 @@ from stageline.domain.errors import (
     Forbidden,
     InvalidInput,
     JobNotFound,
-    PipelineNotFound,
     RunNotAccepted,
     RunNotFound,
     StepNotFound,
@@ -44,6 +43,7 @@ from stageline.domain.statuses import (
 from stageline.domain.transitions import Intent
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.journal import Actor, Journal
+from stageline.engine.lookups import find_pipeline
 from stageline.engine.progress import advance, condition_of
 from stageline.engine.scheduler import Executor, plan_run
 from stageline.engine.state import RunState
@@ -134,7 +134,7 @@ class RunEngine:
                 raise JobNotFound(f"job run {excerpt(scope)} not found")
             return found
         if isinstance(scope, RunScope):
-            _live_pipeline(session, scope.project_id, scope.pipeline_id)
+            find_pipeline(session, scope.project_id, scope.pipeline_id)
             run_id, pipeline_id = scope.run_id, scope.pipeline_id
         else:
             run_id, pipeline_id = scope, None
@@ -176,7 +176,7 @@ class RunEngine:
         """
         journal = Journal(now=self.clock(), actor=actor or Actor.user(executor.display_name))
         with self.db.writer() as session:
-            pipeline = _live_pipeline(session, project_id, pipeline_id)
+            pipeline = find_pipeline(session, project_id, pipeline_id)
             tree = plan_run(
                 pipeline,
                 request,
@@ -230,7 +230,7 @@ class RunEngine:
         pipeline disappears from every read at once, and no run of it goes on."""
         journal = Journal(now=self.clock(), actor=actor)
         with self.db.writer() as session:
-            pipeline = _live_pipeline(session, project_id, pipeline_id, for_update=True)
+            pipeline = find_pipeline(session, project_id, pipeline_id, for_update=True)
             pipeline_queries.update_pipeline(
                 session, pipeline, {"deleted": True, "updated_at": journal.now}
             )
@@ -357,17 +357,6 @@ class RunEngine:
             queued |= advance(state)
             running += 1
         return queued
-
-
-def _live_pipeline(
-    session: Session, project_id: str, pipeline_id: str, *, for_update: bool = False
-) -> Pipeline:
-    pipeline = pipeline_queries.read_pipeline(
-        session, project_id=project_id, pipeline_id=pipeline_id, for_update=for_update
-    )
-    if pipeline is None:
-        raise PipelineNotFound(f"pipeline {excerpt(pipeline_id)} not found")
-    return pipeline
 
 
 def _hold(state: RunState, admitted: RunStatus) -> None:

@@ -4,10 +4,10 @@
 from starlette.responses import FileResponse
 
 from stageline.api.deps import ServicesDep, ViewerCaller
-from stageline.api.lookups import find_pipeline, find_run
 from stageline.api.render import Renderer, artifact_package_type
 from stageline.api.routing import v5_router
 from stageline.domain.errors import NotFound, excerpt
+from stageline.engine.lookups import find_pipeline, find_run
 from stageline.schemas.responses.runs import PipelineArtifact, PipelineArtifacts
 from stageline.store.queries import artifacts as artifact_queries
 from stageline.store.tables import Artifact, PipelineRun

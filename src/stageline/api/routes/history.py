@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import Query
 
 from stageline.api.deps import ServicesDep, ViewerCaller
-from stageline.api.lookups import find_pipeline, find_run
 from stageline.api.openapi import error_responses
 from stageline.api.routing import v5_router
+from stageline.engine.lookups import find_pipeline, find_run
 from stageline.schemas.history import RunHistory, StatusChangeRead
 from stageline.store.queries import changes as change_queries
 from stageline.store.queries import runs as run_queries

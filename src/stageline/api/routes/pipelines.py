@@ -6,7 +6,6 @@ from fastapi import Body
 from sqlalchemy.orm import Session
 
 from stageline.api.deps import AdminCaller, ServicesDep, ViewerCaller
-from stageline.api.lookups import find_pipeline
 from stageline.api.openapi import error_responses
 from stageline.api.render import SECRET_MASK
 from stageline.api.routing import v5_router
@@ -15,6 +14,7 @@ from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
 from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.journal import Actor
+from stageline.engine.lookups import find_pipeline
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
 from stageline.schemas.responses.pipelines import PipelineDetail, PipelineList, PipelineRef

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 from fastapi import Body
 
 from stageline.api.deps import DeveloperCaller, ServicesDep, ViewerCaller
-from stageline.api.lookups import find_pipeline, find_run
 from stageline.api.openapi import error_responses
 from stageline.api.routing import v5_router
 from stageline.domain.errors import InvalidInput, RunNotFound, StepNotFound, excerpt
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.journal import Actor
+from stageline.engine.lookups import find_pipeline, find_run
 from stageline.engine.runs import RunScope
 from stageline.engine.scheduler import Executor
 from stageline.schemas.common import MAX_INT32

@@ -1,4 +1,5 @@
-"""Find what a route's path names, or answer 404: a project's live pipeline, a pipeline's run."""
+"""Find what a request names, or raise its NotFound: a project's live pipeline, a pipeline's run
+(used by the engine's commands and the API's reads alike)."""
 
 from sqlalchemy.orm import Session
 
