@@ -57,17 +57,6 @@ class LatestRuns:
         """Bumped whenever what is held is dropped: renders begun before are then not kept."""
         self._lock = threading.Lock()
 
-    def elements(
-        self, connection: Connection, *, project_id: str, pipeline_ids: Sequence[str]
-    ) -> list[bytes]:
-        """The elements of the project's pipelines among `pipeline_ids` that have a run, in
-        the order asked (IDs given once): catch up, answer from memory, render the rest."""
-        mark, generation = self.catch_up(connection)
-        found, missing = self.lookup(pipeline_ids)
-        if missing:
-            found |= self.render(connection, missing, mark, generation)
-        return self.assemble(project_id, pipeline_ids, found)
-
     def lookup(self, pipeline_ids: Sequence[str]) -> tuple[dict[str, Entry], list[str]]:
         """What is held and still fresh, and the IDs that must be read: no I/O."""
         found: dict[str, Entry] = {}

@@ -189,11 +189,6 @@ def list_job_steps(session: Session, *, job_run_id: str) -> list[StepRun]:
     return list(session.scalars(_JOB_STEPS, {"job_run_id": job_run_id}))
 
 
-def read_job_run_id(session: Session, *, job_run_id: str) -> str | None:
-    """The run a job belongs to."""
-    return session.scalar(select(JobRun.run_id).where(JobRun.id == job_run_id))
-
-
 def read_job(session: Session, *, job_run_id: str) -> JobRun | None:
     return session.get(JobRun, job_run_id)
 
