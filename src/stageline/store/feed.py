@@ -30,6 +30,7 @@ class ChangeFeed:
         self.db = db
         self.poll_seconds = poll_seconds
         self._subscribers: list[Subscriber] = []
+        self._seen = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="change-feed", daemon=True)
 
@@ -37,6 +38,10 @@ class ChangeFeed:
         self._subscribers.append(subscriber)
 
     def start(self) -> None:
+        """Deliver every change committed from now on: the starting point is read here, before
+        the thread runs, so a change committed right after `start` returns is not missed."""
+        with self.db.connection() as connection:
+            self._seen = change_queries.latest_seq(connection)
         self._thread.start()
 
     def stop(self) -> None:
@@ -47,11 +52,9 @@ class ChangeFeed:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with self.db.connection() as connection:
-                    seen = change_queries.latest_seq(connection)
                 for _ in self._wakeups():
-                    seen = self._deliver(seen)
-            except Exception:  # the database went away: try again shortly
+                    self._seen = self._deliver(self._seen)
+            except Exception:  # the database went away: go on from where it was, shortly
                 log.exception("change feed interrupted; reconnecting")
                 self._stop.wait(1.0)
 
