@@ -10,7 +10,7 @@ transaction has committed, to answer waiting claims at once.
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -168,8 +168,11 @@ class RunEngine:
         executor: Executor,
         trigger: TriggerType = TriggerType.MANUAL,
         actor: Actor | None = None,
+        event_params: Mapping[str, str | None] | None = None,
     ) -> str:
-        """Create a run with the next run number and start it; returns its ID.
+        """Create a run with the next run number and start it; returns its ID. `event_params`
+        are the build params a trigger's event names (`domain.webhooks`): they take precedence
+        over the pipeline's and the request's.
 
         Admission: over the pipeline's concurrency limit the run waits as SUSPEND
         (`exceed_action` QUEUE) or is recorded as IGNORED and `RunNotAccepted` raised (ABORT).
@@ -184,6 +187,7 @@ class RunEngine:
                 trigger=trigger,
                 now=journal.now,
                 vault=self.vault,
+                event_params=event_params,
             )
             admitted = self._admission(session, pipeline, exclude=tree.run.id)
             tree.run.run_number = pipeline_queries.next_run_number(

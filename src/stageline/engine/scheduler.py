@@ -4,6 +4,7 @@ Resolves what the run is built from (variables, sources, build and artifact para
 stages and jobs) and refuses requests that name things the pipeline does not have.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +105,10 @@ def _build_params(
     pipeline_sources: list[dict[str, Any]],
     run_sources: list[RunSource],
     trigger: TriggerType,
+    event_params: Mapping[str, str | None] | None,
 ) -> dict[str, Any]:
+    """The run's `build_params`: the pipeline's code source, then what the run request
+    overrides, then what a trigger's event (a push, a merge request…) names."""
     params: dict[str, Any] = dict.fromkeys(BUILD_PARAM_KEYS)
     params["event_type"] = trigger.value
     code = next((s["params"] for s in pipeline_sources if s.get("type") == "code"), None)
@@ -131,6 +135,11 @@ def _build_params(
         elif override.default_branch:
             params["build_type"] = "branch"
             params["target_branch"] = override.default_branch
+    if event_params:
+        params.update(
+            {key: value for key, value in event_params.items() if key in BUILD_PARAM_KEYS}
+        )
+        params["event_type"] = trigger.value
     return params
 
 
@@ -188,6 +197,7 @@ def plan_run(
     trigger: TriggerType,
     now: int,
     vault: Vault | None,
+    event_params: Mapping[str, str | None] | None = None,
 ) -> RunTree:
     """Build (but do not insert) a new run, RUNNING, its work planned INIT or UNSELECTED; the
     caller fills in its run_number and admits it (which may hold it back instead)."""
@@ -204,7 +214,7 @@ def plan_run(
         executor_id=executor.user_id,
         executor_name=executor.display_name,
         description=request.description or "",
-        build_params=_build_params(pipeline.sources, run_sources, trigger),
+        build_params=_build_params(pipeline.sources, run_sources, trigger, event_params),
         artifact_params=_artifact_params(pipeline.sources),
         sources=[s.model_dump(exclude_none=True) for s in run_sources] or pipeline.sources,
         variables=resolve_variables(pipeline.variables, request, vault),
