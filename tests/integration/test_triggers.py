@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from stageline.auth.rotation import rotate_secrets
+from stageline.auth.vault import Vault
 from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import hooks as hook_queries
@@ -52,6 +54,23 @@ class TestTriggerConfiguration:
             (shown,) = pipeline_detail(world, hook.pipeline_id, user)["triggers"]
             assert shown["security_token"] == "******"
             assert shown["callback_url"].endswith(hook.hook_id)
+
+    def test_rotating_the_master_secret_reseals_webhook_secrets(self, world: World) -> None:
+        hook = hooked(world, "https://git.example.test/rotated.git")
+        old = Vault(b"the-master-secret-before-rotation")
+        with world.db.writer() as session:
+            pipeline = session.get(Pipeline, hook.pipeline_id)
+            assert pipeline is not None
+            pipeline.triggers = [{**pipeline.triggers[0], "security_token": old.seal("s3cret")}]
+        current = Vault(
+            world.settings.master_secret(), previous=[b"the-master-secret-before-rotation"]
+        )
+        rotation = rotate_secrets(world.db, current)
+        assert rotation.triggers_rewritten >= 1
+        assert f"pipeline {hook.pipeline_id}: trigger {hook.hook_id}" not in rotation.unreadable
+        (shown,) = pipeline_detail(world, hook.pipeline_id)["triggers"]
+        assert shown["security_token"] == "s3cret"
+        assert rotate_secrets(world.db, current).triggers_rewritten == 0
 
     def test_an_update_keeps_the_hook_of_the_same_trigger(self, world: World) -> None:
         hook = hooked(world, "https://git.example.test/c.git")
