@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from stageline.auth.vault import Vault
 from stageline.engine.clock import system_clock
+from stageline.engine.journal import DAY_MS
 from stageline.engine.runs import RunEngine
-from stageline.engine.webhooks import DAY_MS, Webhooks, prune_deliveries
+from stageline.engine.webhooks import Webhooks, prune_deliveries
 from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import hooks as hook_queries

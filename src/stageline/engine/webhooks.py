@@ -33,7 +33,7 @@ from stageline.domain.webhooks.deliveries import (
 from stageline.domain.webhooks.events import Ignored, TriggerEvent
 from stageline.domain.webhooks.reading import read_event
 from stageline.domain.webhooks.triggers import admits
-from stageline.engine.journal import Actor
+from stageline.engine.journal import DAY_MS, Actor
 from stageline.engine.runs import RunEngine
 from stageline.engine.scheduler import Executor
 from stageline.schemas.runs import RunCreate
@@ -43,7 +43,6 @@ from stageline.store.queries import hooks as hook_queries
 DELIVERY_RETENTION_DAYS = 7
 """How long a delivery that started a run is remembered: hosts redeliver within hours (and
 people by hand within days)."""
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,8 @@ class _Duplicate(Exception):
 
 
 class Webhooks:
+    """Receives the deliveries of every pipeline trigger; runs start through `engine`."""
+
     def __init__(self, engine: RunEngine, vault: Vault) -> None:
         self.engine = engine
         self.vault = vault
