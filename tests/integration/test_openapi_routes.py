@@ -15,9 +15,10 @@ from stageline.api.routes import (
     runs,
     status,
     tokens,
+    webhooks,
 )
 
-MODULES = (bench, status, pipelines, runs, reviews, artifacts, tokens, health, agents)
+MODULES = (bench, status, pipelines, runs, reviews, artifacts, tokens, health, agents, webhooks)
 
 
 def _app() -> FastAPI:

@@ -27,6 +27,7 @@ from stageline.api.routes import (
     runs,
     status,
     tokens,
+    webhooks,
 )
 from stageline.api.status_cache import LatestRuns, LogTail
 from stageline.auth.principals import Authenticator
@@ -38,6 +39,7 @@ from stageline.engine.reports import LogLimits
 from stageline.engine.runs import RunEngine
 from stageline.engine.services import PeriodicService
 from stageline.engine.timeouts import QueuePolicy, Sweeper
+from stageline.engine.webhooks import DELIVERY_RETENTION_DAYS, Webhooks, prune_deliveries
 from stageline.settings import Settings
 from stageline.store.blobs import Blobs
 from stageline.store.database import Database
@@ -62,6 +64,11 @@ def _prune(services: Services) -> None:
     if pruned:
         log.info("pruned %d change(s) older than %d days", pruned, retention_days)
     services.authenticator.forget_used_signatures(now=now)
+    forgotten = prune_deliveries(services.db, now=now)
+    if forgotten:
+        log.info(
+            "forgot %d webhook deliveries older than %d days", forgotten, DELIVERY_RETENTION_DAYS
+        )
 
 
 def lease_policy(settings: Settings) -> LeasePolicy:
@@ -107,6 +114,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         log_tail=LogTail(db, latest_runs),
         clock=clock,
         vault=vault,
+        webhooks=Webhooks(engine, vault),
     )
 
 
@@ -165,7 +173,19 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     # too: otherwise it would pay for passing every other route.
     if settings.bench_routes:
         add_routes(app, bench.router)
-    for module in (status, pipelines, runs, history, reviews, artifacts, tokens, health, agents):
+    modules = (
+        status,
+        pipelines,
+        runs,
+        history,
+        reviews,
+        artifacts,
+        tokens,
+        health,
+        agents,
+        webhooks,
+    )
+    for module in modules:
         add_routes(app, module.router)
     # FastAPI added the documentation's routes (/docs, /openapi.json, …) when the app was made,
     # ahead of ours: every API request would try them first. Ours first; no path is in both.

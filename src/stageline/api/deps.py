@@ -26,6 +26,7 @@ from stageline.domain.errors import Unauthenticated
 from stageline.engine.clock import Clock
 from stageline.engine.dispatcher import Dispatcher
 from stageline.engine.runs import RunEngine
+from stageline.engine.webhooks import Webhooks
 from stageline.settings import Settings
 from stageline.store.blobs import Blobs
 from stageline.store.database import Database
@@ -46,6 +47,7 @@ class Services:
     log_tail: LogTail
     clock: Clock
     vault: Vault
+    webhooks: Webhooks
 
 
 def _services(request: Request) -> Services:

@@ -127,9 +127,26 @@ class Renderer:
             "detail_url": self.detail_url(run.project_id, run.pipeline_id, run.id),
         }
 
+    def callback_url(self, hook_id: str) -> str:
+        """Where a trigger's forge sends its webhook deliveries."""
+        return f"{self.base_url}/webhooks/{hook_id}"
+
+    def trigger(self, trigger: dict[str, Any], pipeline_id: str) -> dict[str, Any]:
+        """A stored trigger as shown: its pipeline and, when it has a hook, the callback URL."""
+        shown = {**trigger, "pipeline_id": pipeline_id}
+        if isinstance(trigger.get("hook_id"), str):
+            shown["callback_url"] = self.callback_url(trigger["hook_id"])
+        return shown
+
     def pipeline(
-        self, pipeline: Pipeline, *, project_name: str, creator_name: str
+        self,
+        pipeline: Pipeline,
+        *,
+        project_name: str,
+        creator_name: str,
+        triggers: list[dict[str, Any]],
     ) -> PipelineDetail:
+        """`triggers`: the pipeline's, with their secrets opened or masked for this caller."""
         # Stored as PipelineCreate's `concurrency_control.model_dump(exclude_none=True)`.
         concurrency = cast(PipelineConcurrency | None, pipeline.concurrency_control)
         return {
@@ -152,7 +169,7 @@ class Renderer:
             "sources": pipeline.sources,
             "variables": [masked_variable(v) for v in pipeline.variables],
             "schedules": pipeline.schedules,
-            "triggers": pipeline.triggers,
+            "triggers": [self.trigger(t, pipeline.id) for t in triggers],
             "group_id": pipeline.group_id,
             "definition": pipeline.definition,
             "concurrency_control": concurrency,

@@ -355,8 +355,9 @@ def rotate_secrets(
     database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Seal every secret variable value under the current master secret: those stored in clear
-    by earlier versions and, given the previous master secret, those sealed under it."""
+    """Seal every secret variable value and webhook secret under the current master secret:
+    those stored in clear by earlier versions and, given the previous master secret, those
+    sealed under it."""
     from stageline.auth.rotation import rotate_secrets as rotate
     from stageline.auth.vault import Vault
 
@@ -370,8 +371,19 @@ def rotate_secrets(
             _fail(error)
     rotation = rotate(db, Vault(settings.master_secret(), previous=previous))
     pipelines, runs = rotation.rewritten["pipeline"], rotation.rewritten["run"]
-    result = {"pipelines": pipelines, "runs": runs, "unreadable": rotation.unreadable}
-    _report(result, as_json, f"sealed anew: {pipelines} pipeline(s), {runs} run(s)")
+    triggers = rotation.triggers_rewritten
+    result = {
+        "pipelines": pipelines,
+        "runs": runs,
+        "pipeline_triggers": triggers,
+        "unreadable": rotation.unreadable,
+    }
+    _report(
+        result,
+        as_json,
+        f"sealed anew: {pipelines} pipeline(s), {runs} run(s),"
+        f" the webhook secrets of {triggers} pipeline(s)",
+    )
     if rotation.unreadable:
         typer.echo(
             "error: no key opens these values (give the master secret they were sealed under"

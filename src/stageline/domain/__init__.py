@@ -1,4 +1,5 @@
-"""Pure rules: statuses, transitions, roll-up and the pipeline definition.
+"""Pure rules: statuses, transitions, roll-up, the pipeline definition, and what a forge's
+webhook delivery asks for (`webhooks`).
 
 Imports only the standard library and pydantic; no I/O and no clock (callers pass `now`).
 """

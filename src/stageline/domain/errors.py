@@ -101,3 +101,7 @@ class TooManyAttempts(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class HookNotFound(NotFound):
+    """No live pipeline has a trigger with this webhook (404)."""

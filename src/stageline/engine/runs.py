@@ -169,10 +169,13 @@ class RunEngine:
         trigger: TriggerType = TriggerType.MANUAL,
         actor: Actor | None = None,
         event_params: Mapping[str, str | None] | None = None,
+        with_run: Callable[[Session, str], None] | None = None,
     ) -> str:
         """Create a run with the next run number and start it; returns its ID. `event_params`
         are the build params a trigger's event names (`domain.webhooks`): they take precedence
-        over the pipeline's and the request's.
+        over the pipeline's and the request's. `with_run` is called with the transaction and
+        the new run's ID once the run is written: what it writes commits with the run, and
+        what it raises undoes the run (a webhook's delivery record, `engine.webhooks`).
 
         Admission: over the pipeline's concurrency limit the run waits as SUSPEND
         (`exceed_action` QUEUE) or is recorded as IGNORED and `RunNotAccepted` raised (ABORT).
@@ -204,6 +207,8 @@ class RunEngine:
             )
             admit(state, admitted)
             run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
+            if with_run is not None:
+                with_run(session, tree.run.id)
             if admitted != RunStatus.RUNNING:
                 _hold(state, admitted)
             queued = advance(state)

@@ -18,7 +18,10 @@ from stageline.schemas.common import (
 PipelineName = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w\-\u4e00-\u9fff]+$")
 ]
-GitType = Literal["codehub", "gitee", "github", "gitcode", "gitlab"]
+GitType = Literal["codehub", "gitee", "github", "gitcode", "gitlab", "gitea"]
+TriggerEventType = Literal["push", "merge_request", "tag_push", "issue", "note"]
+BranchPattern = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+"""A branch name or an fnmatch glob (`release/*`)."""
 
 
 class CodeSourceParams(WireInput):
@@ -64,6 +67,32 @@ class ConcurrencyControl(WireInput):
     enable: bool | None = None
 
 
+class TriggerEventSetting(WireInput):
+    type: TriggerEventType
+    enable: bool
+    branches: Annotated[list[BranchPattern], Field(max_length=MAX_LIST_ITEMS)] | None = None
+    """push: the branches whose pushes start a run; merge_request: the target branches whose
+    merge requests do. None or empty: every branch."""
+
+
+class PipelineTrigger(WireInput):
+    """A repository whose webhook deliveries start runs (`PipelineTrigger`). `hook_id`,
+    `security_token` and `callback_url` are the server's: sent back as ShowPipelineDetail
+    showed them, they keep the hook as it is."""
+
+    git_url: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    git_type: GitType | None = None
+    events: Annotated[list[TriggerEventSetting], Field(max_length=MAX_LIST_ITEMS)] = Field(
+        default_factory=list
+    )
+    hook_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    security_token: Annotated[str, StringConstraints(max_length=256)] | None = None
+    callback_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    is_auto_commit: bool | None = None
+    repo_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    endpoint_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+
 class PipelineCreate(WireInput):
     """PipelineDTO: the body of CreatePipelineNew and UpdatePipelineInfo."""
 
@@ -81,7 +110,7 @@ class PipelineCreate(WireInput):
     schedules: Annotated[list[FreeJson], Field(max_length=MAX_LIST_ITEMS)] = Field(
         default_factory=list
     )
-    triggers: Annotated[list[FreeJson], Field(max_length=MAX_LIST_ITEMS)] = Field(
+    triggers: Annotated[list[PipelineTrigger], Field(max_length=MAX_LIST_ITEMS)] = Field(
         default_factory=list
     )
     manifest_version: str = "3.0"

@@ -322,3 +322,28 @@ class StepLog(Base):
     line_no: Mapped[int] = mapped_column(Integer)
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class PipelineHook(Base):
+    """A pipeline trigger's webhook: `POST /webhooks/{hook_id}` finds its pipeline here in one
+    query. The trigger itself (events, branches, the sealed secret) is in `pipeline.triggers`;
+    rows are rewritten with it by CreatePipeline and UpdatePipelineInfo."""
+
+    __tablename__ = "pipeline_hook"
+    hook_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(Id)
+
+
+class WebhookDelivery(Base):
+    """A webhook delivery that started a run, recorded in the run's own transaction: the same
+    delivery again (a host's retry, a redelivery) finds it and starts nothing. Rows older than
+    `WEBHOOK_DELIVERY_RETENTION_DAYS` are deleted by the retention sweep."""
+
+    __tablename__ = "webhook_delivery"
+    hook_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    run_id: Mapped[str] = mapped_column(Id)
+    received_at: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -5,20 +5,23 @@ from typing import Annotated, Any
 from fastapi import Body
 from sqlalchemy.orm import Session
 
-from stageline.api.deps import AdminCaller, ServicesDep, ViewerCaller
+from stageline.api.deps import AdminCaller, Caller, ServicesDep, ViewerCaller
 from stageline.api.openapi import error_responses
 from stageline.api.render import SECRET_MASK
 from stageline.api.routing import v5_router
+from stageline.auth.roles import Role
 from stageline.auth.vault import Vault
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
 from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.journal import Actor
 from stageline.engine.lookups import find_pipeline
+from stageline.engine.triggers import hook_ids, shown_triggers, stored_triggers
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
 from stageline.schemas.responses.pipelines import PipelineDetail, PipelineList, PipelineRef
 from stageline.store.ids import new_id
+from stageline.store.queries import hooks as hook_queries
 from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.tables import Pipeline
@@ -50,7 +53,6 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
         "sources": [s.model_dump(exclude_none=True) for s in body.sources],
         "variables": variables,
         "schedules": [{"uuid": s.get("uuid") or new_id(), **s} for s in body.schedules],
-        "triggers": body.triggers,
         "group_id": body.group_id,
         "concurrency_control": (
             body.concurrency_control.model_dump(exclude_none=True)
@@ -74,6 +76,26 @@ def _sealed_variables(
     ]
 
 
+def _replace_hooks(session: Session, pipeline: Pipeline) -> None:
+    hook_queries.replace_hooks(
+        session,
+        pipeline_id=pipeline.id,
+        project_id=pipeline.project_id,
+        hook_ids=hook_ids(pipeline.triggers),
+    )
+
+
+def _shown_triggers(caller: Caller, pipeline: Pipeline, vault: Vault) -> list[dict[str, Any]]:
+    """Admins see the webhook secrets, to paste them into the forge; others see them masked
+    (a secret lets whoever holds it start runs with build params of their choosing)."""
+    if caller.role >= Role.ADMIN:
+        return shown_triggers(pipeline.triggers, vault)
+    return [
+        {**t, "security_token": SECRET_MASK} if t.get("security_token") else dict(t)
+        for t in pipeline.triggers
+    ]
+
+
 def _refuse_duplicate_name(
     session: Session, project_id: str, name: str, own_id: str | None
 ) -> None:
@@ -87,6 +109,7 @@ def create_pipeline_new(
 ) -> PipelineRef:
     fields = _stored_fields(body)
     fields["variables"] = _sealed_variables(fields["variables"], [], services.vault)
+    fields["triggers"] = stored_triggers(body.triggers, [], services.vault)
     now = services.clock()
     with services.db.writer() as session:
         _refuse_duplicate_name(session, caller.project_id, body.name, None)
@@ -102,6 +125,7 @@ def create_pipeline_new(
             **fields,
         )
         pipeline_queries.insert_pipeline(session, pipeline)
+        _replace_hooks(session, pipeline)
     return {"pipeline_id": pipeline.id}
 
 
@@ -150,6 +174,7 @@ def show_pipeline_detail(
         pipeline,
         project_name=project.name,
         creator_name=creator.display_name if creator else "",
+        triggers=_shown_triggers(caller, pipeline, services.vault),
     )
 
 
@@ -164,8 +189,10 @@ def update_pipeline_info(
         fields["variables"] = _sealed_variables(
             fields["variables"], pipeline.variables, services.vault
         )
+        fields["triggers"] = stored_triggers(body.triggers, pipeline.triggers, services.vault)
         fields.update(updater_id=caller.principal.user_id, updated_at=services.clock())
         pipeline_queries.update_pipeline(session, pipeline, fields)
+        _replace_hooks(session, pipeline)
     return {"pipeline_id": pipeline_id}
 
 

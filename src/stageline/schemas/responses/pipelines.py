@@ -93,7 +93,9 @@ class PipelineDetail(TypedDict):
     schedules: list[dict[str, Any]]
     """As given, each with a server-assigned `uuid`."""
     triggers: list[dict[str, Any]]
-    """As given."""
+    """As given, each with the server's `hook_id`, `callback_url` (where the forge sends its
+    webhook) and `security_token` (the webhook's secret; `******` unless the caller is an admin
+    of the project)."""
     group_id: str | None
     definition: str
     """The stages, jobs and steps as a JSON-encoded string."""
