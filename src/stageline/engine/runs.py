@@ -52,6 +52,7 @@ from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
+from stageline.store.queries import schedules as schedule_queries
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StepRun
 
 log = logging.getLogger(__name__)
@@ -169,16 +170,21 @@ class RunEngine:
         trigger: TriggerType = TriggerType.MANUAL,
         actor: Actor | None = None,
         event_params: Mapping[str, str | None] | None = None,
+        claim: Callable[[Session], None] | None = None,
     ) -> str:
         """Create a run with the next run number and start it; returns its ID. `event_params`
         are the build params a trigger's event names (`domain.webhooks`): they take precedence
-        over the pipeline's and the request's.
+        over the pipeline's and the request's. `claim` is called first in the run's transaction:
+        what it writes commits with the run, and if it raises no run is made (a schedule's slot
+        is claimed that way, `engine.schedules`).
 
         Admission: over the pipeline's concurrency limit the run waits as SUSPEND
         (`exceed_action` QUEUE) or is recorded as IGNORED and `RunNotAccepted` raised (ABORT).
         """
         journal = Journal(now=self.clock(), actor=actor or Actor.user(executor.display_name))
         with self.db.writer() as session:
+            if claim is not None:
+                claim(session)
             pipeline = find_pipeline(session, project_id, pipeline_id)
             tree = plan_run(
                 pipeline,
@@ -248,6 +254,7 @@ class RunEngine:
                 message = f"canceled by {actor.name}: the pipeline was deleted"
                 _cancel(state, message, clean_up=False)
                 advance(state)
+            schedule_queries.delete_schedule_plans(session, pipeline_ids=[pipeline_id])
             journal.record_deletion(project_id=project_id, pipeline_id=pipeline_id)
             journal.flush(session)
 

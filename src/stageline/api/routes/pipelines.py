@@ -12,9 +12,11 @@ from stageline.api.routing import v5_router
 from stageline.auth.vault import Vault
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
+from stageline.domain.schedules import parse_schedules
 from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.journal import Actor
 from stageline.engine.lookups import find_pipeline
+from stageline.engine.schedules import plan_schedules
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
 from stageline.schemas.responses.pipelines import PipelineDetail, PipelineList, PipelineRef
@@ -30,6 +32,8 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
     """Validate what a PipelineDTO says and turn it into column values (secret values still in
     clear: `_sealed_variables` seals them)."""
     parse_definition(body.definition)
+    schedules = [{**s, "uuid": s.get("uuid") or new_id()} for s in body.schedules]
+    parse_schedules(schedules)
     names: set[str] = set()
     variables = []
     for index, variable in enumerate(body.variables):
@@ -49,7 +53,7 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
         "definition": body.definition,
         "sources": [s.model_dump(exclude_none=True) for s in body.sources],
         "variables": variables,
-        "schedules": [{"uuid": s.get("uuid") or new_id(), **s} for s in body.schedules],
+        "schedules": schedules,
         "triggers": body.triggers,
         "group_id": body.group_id,
         "concurrency_control": (
@@ -102,6 +106,7 @@ def create_pipeline_new(
             **fields,
         )
         pipeline_queries.insert_pipeline(session, pipeline)
+        plan_schedules(session, pipeline_id=pipeline.id, schedules=pipeline.schedules, now=now)
     return {"pipeline_id": pipeline.id}
 
 
@@ -158,14 +163,16 @@ def update_pipeline_info(
     caller: AdminCaller, services: ServicesDep, pipeline_id: str, body: PipelineCreate
 ) -> PipelineRef:
     fields = _stored_fields(body)
+    now = services.clock()
     with services.db.writer() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
         _refuse_duplicate_name(session, caller.project_id, body.name, pipeline.id)
         fields["variables"] = _sealed_variables(
             fields["variables"], pipeline.variables, services.vault
         )
-        fields.update(updater_id=caller.principal.user_id, updated_at=services.clock())
+        fields.update(updater_id=caller.principal.user_id, updated_at=now)
         pipeline_queries.update_pipeline(session, pipeline, fields)
+        plan_schedules(session, pipeline_id=pipeline_id, schedules=pipeline.schedules, now=now)
     return {"pipeline_id": pipeline_id}
 
 
