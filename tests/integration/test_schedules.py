@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from stageline.engine.clock import system_clock
 from stageline.engine.leadership import Leadership, LeasePeriods
 from stageline.engine.runs import RunEngine
-from stageline.engine.schedules import ScheduleFirer
+from stageline.engine.schedules import ScheduleFirer, plan_schedules
 from stageline.store.database import Database
 from stageline.store.queries import schedules as schedule_queries
 from stageline.store.tables import PipelineRun, PipelineSchedule, ScheduleFire
@@ -139,6 +139,22 @@ class TestSaving:
             plan = schedule_queries.read_schedule_plan(session, pipeline_id=pipeline["id"])
         assert list(plan.values()) == [slot]
 
+    def test_a_save_while_a_slot_is_due_keeps_that_slot(
+        self, quiet_world: World, quiet_db: Database
+    ) -> None:
+        time, slot = daily_slot()
+        pipeline_id = create(quiet_world, every_day(time))["id"]
+        stored = detail(quiet_world, pipeline_id)["schedules"]
+        with quiet_db.writer() as session:  # saved again just after the slot, before it fired
+            plan_schedules(session, pipeline_id=pipeline_id, schedules=stored, now=slot + 500)
+        clock = FakeClock(slot + 600)
+        assert firer(quiet_db, clock).run_once() >= 1
+        with quiet_db.writer() as session:  # and once more after it fired: the next slot
+            plan_schedules(session, pipeline_id=pipeline_id, schedules=stored, now=slot + 700)
+            plan = schedule_queries.read_schedule_plan(session, pipeline_id=pipeline_id)
+        assert list(plan.values()) == [slot + DAY_MS]
+        assert len(runs_of(quiet_db, pipeline_id)) == 1
+
 
 class TestFiring:
     def test_a_due_schedule_starts_one_scheduler_run(
@@ -245,6 +261,15 @@ class TestFiring:
         assert not leader.leadership.hold()
         assert leader.run_once() == 0
         assert [run.trigger_type for run in runs_of(quiet_db, pipeline_id)] == ["Scheduler"]
+
+    def test_a_leader_that_stops_hands_over_at_once(self, quiet_db: Database) -> None:
+        lease = f"test-{secrets.token_hex(4)}"
+        clock = FakeClock(system_clock())
+        leader, follower = firer(quiet_db, clock, lease), firer(quiet_db, clock, lease)
+        assert leader.leadership.hold()
+        assert not follower.leadership.hold()
+        leader.stop()
+        assert follower.leadership.hold()
 
     def test_a_disabled_schedule_never_fires(self, quiet_world: World, quiet_db: Database) -> None:
         time, slot = daily_slot()

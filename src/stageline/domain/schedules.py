@@ -198,16 +198,9 @@ def _interval(
         raise problem("end_time", "must be after start_time")
     if start is None or every is None or unit is None:
         if required:
-            missing = [
-                f
-                for f, v in zip(
-                    ("start_time", "interval_time", "interval_unit"),
-                    (start, every, unit),
-                    strict=True,
-                )
-                if v is None
-            ]
-            raise problem(missing[0], "required with an interval")
+            given = {"start_time": start, "interval_time": every, "interval_unit": unit}
+            missing = next(field for field, value in given.items() if value is None)
+            raise problem(missing, "required with an interval")
         return None
     return Interval(start=start, every=every, unit=unit, end=end, days=days)
 

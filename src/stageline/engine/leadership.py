@@ -65,9 +65,8 @@ class Leadership:
             holder, expires_at = current
             if holder != self.holder and expires_at >= now:
                 return self._now_leading(False)
-            if holder == self.holder and expires_at - now > self.periods.lease_ms - (
-                self.periods.renew_ms
-            ):
+            renew_at = expires_at - self.periods.lease_ms + self.periods.renew_ms
+            if holder == self.holder and now < renew_at:
                 return self._now_leading(True)
         with self.db.writer() as session:
             taken = lease_queries.take_lease(

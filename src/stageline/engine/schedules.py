@@ -153,6 +153,9 @@ class ScheduleFirer:
         key = (item.pipeline_id, item.schedule_uuid, slot)
 
         def claim(session: Session) -> None:
+            # The pipeline's row first, as a save of the pipeline takes it: a save and a fire
+            # of its schedule then happen one after the other, each seeing the other's row.
+            pipeline_queries.lock_pipeline(session, pipeline_id=item.pipeline_id)
             fired = schedule_queries.record_fire(
                 session,
                 pipeline_id=item.pipeline_id,
@@ -187,6 +190,7 @@ class ScheduleFirer:
             )
         except _AlreadyFired:
             log.debug("slot %s of schedule %s fired elsewhere", slot, item.schedule_uuid)
+            self._advance(item, after)  # a no-op unless the row still names a fired slot
             return 0
         except RunNotAccepted as refused:
             log.info("schedule %s of pipeline %s: %s", schedule.label, item.pipeline_id, refused)
