@@ -473,7 +473,7 @@ class TestNulCharacters:
 
 def test_a_schedule_holding_a_huge_number_is_answered_as_stored(quiet_world: World) -> None:
     """Free-form JSON is stored and answered as it came, numbers beyond 64 bits included."""
-    response = create(quiet_world, schedules=[{"type": "cron", "n": 10**30}])
+    response = create(quiet_world, schedules=[{"type": "fixed", "enable": False, "n": 10**30}])
     assert response.status_code == 200, response.text
     detail = quiet_world.client.get(
         f"{quiet_world.base}/pipelines/{response.json()['pipeline_id']}",

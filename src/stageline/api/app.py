@@ -35,8 +35,10 @@ from stageline.auth.vault import Vault
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.journal import prune_change_log
+from stageline.engine.leadership import Leadership
 from stageline.engine.reports import LogLimits
 from stageline.engine.runs import RunEngine
+from stageline.engine.schedules import LEASE_NAME, ScheduleFirer
 from stageline.engine.services import PeriodicService
 from stageline.engine.timeouts import QueuePolicy, Sweeper
 from stageline.engine.webhooks import DELIVERY_RETENTION_DAYS, Webhooks, prune_deliveries
@@ -54,6 +56,7 @@ def _operation_id(route: APIRoute) -> str:
 
 
 SWEEP_SECONDS = 1.0
+SCHEDULE_TICK_SECONDS = 1.0
 RETENTION_SWEEP_SECONDS = 600.0
 
 
@@ -119,7 +122,8 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
 
 
 def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
-    """The app of one server process: the API, and the sweeps for lost agents and timeouts.
+    """The app of one server process: the API, the sweeps for lost agents and timeouts, and
+    the schedules (fired by whichever server process leads).
 
     Jobs run on build agents (`stageline agent`); `stageline serve` starts one beside it.
     """
@@ -145,6 +149,15 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             )
             retention.start()
             stack.callback(retention.stop)
+            firer = ScheduleFirer(
+                services.engine, Leadership(database, name=LEASE_NAME, clock=services.clock)
+            )
+            stack.callback(firer.stop)  # after the service has stopped: hand the lease over
+            firing = PeriodicService(
+                "schedules", firer.run_once, interval_seconds=SCHEDULE_TICK_SECONDS
+            )
+            firing.start()
+            stack.callback(firing.stop)
             feed = ChangeFeed(database)
             feed.subscribe(services.claim_signal.on_changes)
             feed.start()

@@ -52,6 +52,7 @@ from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
+from stageline.store.queries import schedules as schedule_queries
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StepRun
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,8 @@ class RunEngine:
         are the build params a trigger's event names (`domain.webhooks`): they take precedence
         over the pipeline's and the request's. `with_run` is called with the transaction and
         the new run's ID once the run is written: what it writes commits with the run, and
-        what it raises undoes the run (a webhook's delivery record, `engine.webhooks`).
+        what it raises undoes the run (a webhook's delivery record, `engine.webhooks`; a
+        schedule's slot, `engine.schedules`). The pipeline's row is locked by then.
 
         Admission: over the pipeline's concurrency limit the run waits as SUSPEND
         (`exceed_action` QUEUE) or is recorded as IGNORED and `RunNotAccepted` raised (ABORT).
@@ -253,6 +255,7 @@ class RunEngine:
                 message = f"canceled by {actor.name}: the pipeline was deleted"
                 _cancel(state, message, clean_up=False)
                 advance(state)
+            schedule_queries.delete_schedule_plans(session, pipeline_ids=[pipeline_id])
             journal.record_deletion(project_id=project_id, pipeline_id=pipeline_id)
             journal.flush(session)
 

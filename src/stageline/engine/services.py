@@ -8,7 +8,7 @@ log = logging.getLogger(__name__)
 
 
 class PeriodicService:
-    def __init__(self, name: str, task: Callable[[], None], *, interval_seconds: float) -> None:
+    def __init__(self, name: str, task: Callable[[], object], *, interval_seconds: float) -> None:
         self.name = name
         self._task = task
         self._interval = interval_seconds

@@ -267,6 +267,43 @@ class StepRun(Base):
     end_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class PipelineSchedule(Base):
+    """When each enabled schedule of a live pipeline is next due: written with the pipeline,
+    advanced by the server that fires it. The leading server asks only for the rows due now."""
+
+    __tablename__ = "pipeline_schedule"
+    pipeline_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline.id", ondelete="CASCADE"), primary_key=True
+    )
+    schedule_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_fire_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    """The first slot not yet fired (epoch ms); never before the schedule was saved."""
+
+
+class ScheduleFire(Base):
+    """A slot of a schedule that has fired: inserted in the transaction that starts its run,
+    so a slot two servers both take for theirs starts one run."""
+
+    __tablename__ = "schedule_fire"
+    pipeline_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline.id", ondelete="CASCADE"), primary_key=True
+    )
+    schedule_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot_at: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    fired_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LeaderLease(Base):
+    """Which server process leads some work (firing schedules) and until when; another takes
+    the lease over once it has expired."""
+
+    __tablename__ = "leader_lease"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    """`<host>/<pid>/<random>` of the process that holds it."""
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class StatusChange(Base):
     """The change log: one row per status change of a run, stage, job or step (and a pipeline's
     deletion), appended by the engine in the transaction that makes the change, never updated.

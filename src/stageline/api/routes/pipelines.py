@@ -13,9 +13,11 @@ from stageline.auth.roles import Role
 from stageline.auth.vault import Vault
 from stageline.domain.errors import Conflict, InvalidInput
 from stageline.domain.pipeline import parse_definition
+from stageline.domain.schedules import parse_schedules
 from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.journal import Actor
 from stageline.engine.lookups import find_pipeline
+from stageline.engine.schedules import plan_schedules
 from stageline.engine.triggers import hook_ids, shown_triggers, stored_triggers
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
@@ -33,6 +35,8 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
     """Validate what a PipelineDTO says and turn it into column values (secret values still in
     clear: `_sealed_variables` seals them)."""
     parse_definition(body.definition)
+    schedules = [{**s, "uuid": s.get("uuid") or new_id()} for s in body.schedules]
+    parse_schedules(schedules)
     names: set[str] = set()
     variables = []
     for index, variable in enumerate(body.variables):
@@ -52,7 +56,7 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
         "definition": body.definition,
         "sources": [s.model_dump(exclude_none=True) for s in body.sources],
         "variables": variables,
-        "schedules": [{"uuid": s.get("uuid") or new_id(), **s} for s in body.schedules],
+        "schedules": schedules,
         "group_id": body.group_id,
         "concurrency_control": (
             body.concurrency_control.model_dump(exclude_none=True)
@@ -126,6 +130,7 @@ def create_pipeline_new(
         )
         pipeline_queries.insert_pipeline(session, pipeline)
         _replace_hooks(session, pipeline)
+        plan_schedules(session, pipeline_id=pipeline.id, schedules=pipeline.schedules, now=now)
     return {"pipeline_id": pipeline.id}
 
 
@@ -183,6 +188,7 @@ def update_pipeline_info(
     caller: AdminCaller, services: ServicesDep, pipeline_id: str, body: PipelineCreate
 ) -> PipelineRef:
     fields = _stored_fields(body)
+    now = services.clock()
     with services.db.writer() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id, for_update=True)
         _refuse_duplicate_name(session, caller.project_id, body.name, pipeline.id)
@@ -190,9 +196,10 @@ def update_pipeline_info(
             fields["variables"], pipeline.variables, services.vault
         )
         fields["triggers"] = stored_triggers(body.triggers, pipeline.triggers, services.vault)
-        fields.update(updater_id=caller.principal.user_id, updated_at=services.clock())
+        fields.update(updater_id=caller.principal.user_id, updated_at=now)
         pipeline_queries.update_pipeline(session, pipeline, fields)
         _replace_hooks(session, pipeline)
+        plan_schedules(session, pipeline_id=pipeline_id, schedules=pipeline.schedules, now=now)
     return {"pipeline_id": pipeline_id}
 
 
