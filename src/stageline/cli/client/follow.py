@@ -110,7 +110,7 @@ class Follower:
         passes through to the caller, which decides whether to stop the run."""
         live = None
         if self.console.is_terminal:
-            live = Live(console=self.console, auto_refresh=False, transient=True)
+            live = Live(console=self.console, auto_refresh=False)
             live.start()
         try:
             while True:
