@@ -309,9 +309,8 @@ def retry(
         found = resolve_run(client, run_ref)
         job_ids = None
         if failed:
-            failing = {StageStatus.FAILED, StageStatus.ASYNC_FAILED}
             jobs = [j for s in found.detail["stages"] for j in s["jobs"]]
-            job_ids = [j["id"] for j in jobs if j["status"] in failing]
+            job_ids = [j["id"] for j in jobs if j["status"] == StageStatus.FAILED]
             if not job_ids:
                 raise ClientError(f"{found.label} has no FAILED job")
         if follow:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
+from stageline.cli.client.errors import ConfigError
 from stageline.files import PRIVATE_FILE, private_dir
 
 DEFAULT_PROFILE = "default"
@@ -23,10 +24,6 @@ SERVER_ENV = "STAGELINE_SERVER"
 PROJECT_ENV = "STAGELINE_PROJECT"
 # None of these names is a field of stageline.settings.Settings (which reads STAGELINE_* too and
 # ignores names it does not know), so a shell set up for the client does not change a server.
-
-
-class ConfigError(Exception):
-    """The file cannot be read or written."""
 
 
 @dataclass
@@ -87,8 +84,9 @@ def load(path: Path | None = None) -> Config:
 
 
 def _toml_string(value: str) -> str:
-    # A JSON string without `\/` is a valid TOML basic string: same quotes, same escapes.
-    return json.dumps(value, ensure_ascii=False)
+    # A JSON string is a TOML basic string (same quotes, same escapes), once DEL, which JSON
+    # leaves as it is and TOML forbids, is escaped too.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _dump(config: Config) -> str:
@@ -114,8 +112,3 @@ def save(config: Config) -> None:
     except OSError as error:
         temporary.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {path}: {error}") from None
-
-
-def profile_name(option: str | None, environ: dict[str, str] | None = None) -> str:
-    env = os.environ if environ is None else environ
-    return option or env.get(PROFILE_ENV) or DEFAULT_PROFILE

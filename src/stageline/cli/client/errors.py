@@ -21,3 +21,7 @@ class NotLoggedIn(ClientError):
 
 class Unreachable(ClientError):
     """The server did not answer."""
+
+
+class ConfigError(ClientError):
+    """The config file cannot be read or written."""

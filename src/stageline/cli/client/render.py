@@ -114,6 +114,18 @@ def branch_of(run: PipelineLatestRun | None) -> str:
     return str(params.get("target_branch") or params.get("source_branch") or "")
 
 
+def show(console: Console, table: Table) -> None:
+    """Print `table`; on a console that is no terminal, without the padding that rich puts at
+    the end of each row (trailing blanks trip up scripts that split or compare lines)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    with console.capture() as captured:
+        console.print(table)
+    console.file.write("".join(f"{line.rstrip()}\n" for line in captured.get().splitlines()))
+    console.file.flush()
+
+
 def _table(*columns: str) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column in columns:

@@ -21,7 +21,6 @@ from stageline.cli.client.config import (
     PROFILE_ENV,
     PROJECT_ENV,
     SERVER_ENV,
-    ConfigError,
     load,
 )
 from stageline.cli.client.errors import ClientError, NotLoggedIn, Unreachable
@@ -103,7 +102,7 @@ def handled() -> Iterator[None]:
         die(str(error), outcomes.NOT_LOGGED_IN)
     except Unreachable as error:
         die(str(error), outcomes.UNREACHABLE)
-    except (ClientError, ConfigError) as error:
+    except ClientError as error:  # ApiError, ConfigError, …
         die(str(error), outcomes.ERROR)
 
 

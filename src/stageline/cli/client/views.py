@@ -75,7 +75,7 @@ def status(
     unknown = statuses - set(RunStatus)
     if unknown:
         die(f"--status: unknown {', '.join(sorted(unknown))}", outcomes.USAGE)
-    from stageline.cli.client.render import make_console, status_table
+    from stageline.cli.client.render import make_console, show, status_table
 
     out = make_console()
     as_json = wants_json(as_json)
@@ -89,7 +89,7 @@ def status(
     with handled(), connect(server, project, profile) as client:
         if not watch:
             shown = draw()
-            print_json(shown) if as_json else out.print(shown)
+            print_json(shown) if as_json else show(out, shown)
             return
         try:
             if out.is_terminal and not as_json:
@@ -101,7 +101,11 @@ def status(
                         time.sleep(interval)
             while True:  # not a terminal: one table (or JSON line) per interval
                 shown = draw()
-                print_json(shown) if as_json else out.print(shown, "")
+                if as_json:
+                    print_json(shown)
+                else:
+                    show(out, shown)
+                    out.print()
                 sys.stdout.flush()
                 time.sleep(interval)
         except KeyboardInterrupt:
@@ -116,14 +120,14 @@ def pipelines_command(
     as_json: JsonOption = False,
 ) -> None:
     """The project's pipelines: name, ID and latest run."""
-    from stageline.cli.client.render import make_console, pipelines_table
+    from stageline.cli.client.render import make_console, pipelines_table, show
 
     with handled(), connect(server, project, profile) as client:
         items = client.list_pipelines()
     if wants_json(as_json):
         print_json(items)
     else:
-        make_console().print(pipelines_table([dict(i) for i in items], now_ms()))
+        show(make_console(), pipelines_table([dict(i) for i in items], now_ms()))
 
 
 @app.command()
@@ -137,7 +141,7 @@ def runs(
 ) -> None:
     """A pipeline's runs, newest first."""
     from stageline.cli.client.references import resolve_pipeline
-    from stageline.cli.client.render import make_console, runs_table
+    from stageline.cli.client.render import make_console, runs_table, show
 
     with handled(), connect(server, project, profile) as client:
         ref = resolve_pipeline(client, pipeline)
@@ -145,4 +149,4 @@ def runs(
     if wants_json(as_json):
         print_json(history)
     else:
-        make_console().print(runs_table(history, now_ms()))
+        show(make_console(), runs_table(history, now_ms()))
