@@ -7,6 +7,7 @@ Pipelines have no code sources (no git checkout is involved).
 
 import json
 import secrets
+import signal
 import stat
 import subprocess
 import sys
@@ -200,11 +201,19 @@ class TestFailures:
         assert "expired" in result.stderr
         assert "stageline login" in result.stderr
 
-    def test_a_server_that_does_not_answer_is_one_line(self, cli: Cli) -> None:
-        result = cli("status", "--server", f"http://127.0.0.1:{free_port()}")
+    def test_a_server_that_does_not_answer_is_one_line(self, fresh_cli: Cli) -> None:
+        nowhere = f"http://127.0.0.1:{free_port()}"
+        result = fresh_cli("login", "--server", nowhere, "--user", "someone", stdin="password\n")
         assert result.returncode == outcomes.UNREACHABLE
-        assert result.stderr.startswith("error: cannot reach the server")
+        assert result.stderr.startswith(f"error: cannot reach the server at {nowhere}")
         assert len(result.stderr.strip().splitlines()) == 1
+
+    def test_credentials_go_to_no_other_server(self, cli: Cli) -> None:
+        other = f"http://127.0.0.1:{free_port()}"
+        result = cli("status", "--server", other)
+        assert result.returncode == outcomes.NOT_LOGGED_IN
+        assert f"logged in to {cli.tenant.base_url}, not {other}" in result.stderr
+        assert cli("status", "--server", cli.tenant.base_url + "/").returncode == 0
 
     def test_the_server_error_code_and_message_are_shown(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo x"))
@@ -260,6 +269,25 @@ class TestRunFollow:
         assert summary["status"] == "COMPLETED"
         assert "[COMPILE] quiet" in result.stderr
 
+    def test_chosen_stages_and_refs_without_a_code_source(self, cli: Cli) -> None:
+        name = pipeline(
+            cli.tenant, one_step("echo built"), stage("TEST", shell_job("UNIT", "true"))
+        )
+        result = cli("run", name, "--stages", "TEST", "-f")
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert "[UNIT]" not in result.stdout  # `true` prints nothing; BUILD was not chosen
+        assert "[COMPILE] built" not in result.stdout
+        assert cli.json("status", name, "--json")[0]["latest_run"]["stage_status_list"][0][
+            "status"
+        ] in {"UNSELECTED", "SKIPPED"}
+
+        result = cli("run", name, "--stages", "NOPE")
+        assert result.returncode == outcomes.ERROR
+        assert "no stage 'NOPE'" in result.stderr
+        result = cli("run", name, "--branch", "main")
+        assert result.returncode == outcomes.ERROR
+        assert "has no code source" in result.stderr
+
     def test_a_stopped_run_ends_canceled(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo sleeping; sleep 60"))
         started = cli.json("run", name, "--json")
@@ -303,6 +331,24 @@ class TestStatus:
 
         everything = cli.json("status", "--json")  # no names: every pipeline of the project
         assert {passing, failing, never} <= {item["name"] for item in everything}
+
+    def test_watch_redraws_until_interrupted(self, cli: Cli) -> None:
+        name = pipeline(cli.tenant, one_step("echo watched"))
+        assert cli("run", name, "-f").returncode == 0
+        command = [sys.executable, "-m", "stageline", "status", name, "--watch"]
+        watch = subprocess.Popen(
+            [*command, "--interval", "0.2"], env=cli.env, stdout=subprocess.PIPE, text=True
+        )
+        assert watch.stdout is not None
+        headers = 0
+        for line in watch.stdout:
+            headers += line.startswith("PIPELINE")
+            if headers == 2:  # drawn twice: interrupt it, as Ctrl-C would
+                watch.send_signal(signal.SIGINT)
+                break
+        remaining, _ = watch.communicate(timeout=CLI_TIMEOUT)
+        assert watch.returncode == 0
+        assert ESCAPE not in remaining
 
     def test_runs_and_pipelines_tables(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo again"))

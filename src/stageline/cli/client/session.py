@@ -118,9 +118,15 @@ def connect(server: str | None, project: str | None, profile_name: str) -> "ApiC
         raise NotLoggedIn(
             f"your login expired at {profile.token_expires_at}: run `stageline login` again"
         )
-    base = server or profile.server
+    base = (server or profile.server).rstrip("/")
     if not base:
-        raise NotLoggedIn("no server: give --server or run `stageline login --server URL`")
+        raise NotLoggedIn("no server: run `stageline login --server URL`")
+    if profile.server and base != profile.server.rstrip("/"):
+        # A token or a signature is only ever sent to the server that issued the credentials.
+        raise NotLoggedIn(
+            f"profile {profile_name} is logged in to {profile.server}, not {base}:"
+            f" run `stageline login --server {base}` (with --profile NAME to keep both)"
+        )
     credentials = Credentials(token=profile.token, ak=profile.ak, sk=profile.sk)
     return ApiClient(base, credentials, project_id=project or profile.project)
 
