@@ -35,7 +35,9 @@ PASSWORD_RULE = "Passwords have at least 8 characters."
 ServerOption = Annotated[
     str | None,
     typer.Option(
-        "--server", envvar=SERVER_ENV, help="Base URL of the server (default: the profile's)."
+        "--server",
+        envvar=SERVER_ENV,
+        help="Base URL of the server (default: the profile's; its credentials go to no other).",
     ),
 ]
 ProjectOption = Annotated[
