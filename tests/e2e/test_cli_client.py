@@ -208,6 +208,11 @@ class TestFailures:
         assert result.stderr.startswith(f"error: cannot reach the server at {nowhere}")
         assert len(result.stderr.strip().splitlines()) == 1
 
+    def test_an_unknown_status_filter_is_a_usage_error(self, cli: Cli) -> None:
+        result = cli("status", "--status", "GREEN")
+        assert result.returncode == outcomes.USAGE
+        assert result.stderr == "error: --status: unknown GREEN\n"
+
     def test_credentials_go_to_no_other_server(self, cli: Cli) -> None:
         other = f"http://127.0.0.1:{free_port()}"
         result = cli("status", "--server", other)
@@ -406,7 +411,9 @@ class TestReviewsAndLogs:
             "success": True,
             "review": "REVIEW/APPROVE",
         }
-        assert cli("logs", name, "-f").returncode == outcomes.RUN_FAILED
+        followed = cli("logs", name, "-f", "--json")
+        assert followed.returncode == outcomes.RUN_FAILED
+        assert json.loads(followed.stdout)["status"] == "FAILED"
 
 
 def test_json_before_an_admin_command(tenant: Tenant) -> None:

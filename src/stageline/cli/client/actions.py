@@ -239,7 +239,7 @@ def logs(
             names = ", ".join(j["name"] for j in jobs) or "none"
             raise ClientError(f"{found.label} has no job {job!r} (jobs: {names})")
         if follow:
-            _follow(client, found, as_json=False, announce=False, job=job, through_reviews=True)
+            _follow(client, found, as_json=as_json, announce=False, job=job, through_reviews=True)
         if not as_json:
             Follower(
                 client, make_console(), found.pipeline.id, found.run_id, found.label, job_filter=job
