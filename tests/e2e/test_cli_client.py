@@ -6,11 +6,15 @@ Pipelines have no code sources (no git checkout is involved).
 """
 
 import json
+import os
+import pty
 import secrets
+import select
 import signal
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,6 +308,61 @@ class TestRunFollow:
         assert cli.ok("stop", run_id).strip() == f"stopping {name}#1"
         result = cli("logs", f"{name}#1", "-f")
         assert result.returncode == outcomes.RUN_CANCELED, (result.stdout, result.stderr)
+
+
+class TestInterrupt:
+    """Ctrl-C while following: on a terminal it asks whether to stop the run, elsewhere it
+    leaves the run going and exits 130."""
+
+    def test_without_a_terminal_the_run_goes_on(self, cli: Cli) -> None:
+        name = pipeline(cli.tenant, one_step("echo sleeping; sleep 60"))
+        command = [sys.executable, "-m", "stageline", "run", name, "-f"]
+        follow = subprocess.Popen(
+            command, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert follow.stdout is not None
+        for line in follow.stdout:
+            if line.strip() == "[COMPILE] sleeping":
+                follow.send_signal(signal.SIGINT)
+                break
+        _, stderr = follow.communicate(timeout=CLI_TIMEOUT)
+        assert follow.returncode == outcomes.INTERRUPTED
+        assert f"{name}#1 goes on" in stderr
+        assert cli.json("status", name, "--json")[0]["latest_run"]["status"] == "RUNNING"
+        cli.ok("stop", f"{name}#1")
+
+    def test_on_a_terminal_it_asks_and_stops_the_run(self, cli: Cli) -> None:
+        name = pipeline(cli.tenant, one_step("echo sleeping; sleep 60"))
+        primary, secondary = pty.openpty()
+        command = [sys.executable, "-m", "stageline", "run", name, "-f"]
+        follow = subprocess.Popen(
+            command, env=cli.env, stdin=secondary, stdout=secondary, stderr=secondary
+        )
+        os.close(secondary)
+        seen = b""
+
+        def read_until(wanted: bytes) -> None:
+            nonlocal seen
+            deadline = time.monotonic() + CLI_TIMEOUT
+            while wanted not in seen:
+                assert time.monotonic() < deadline, seen.decode(errors="replace")
+                if select.select([primary], [], [], 0.5)[0]:
+                    try:
+                        seen += os.read(primary, 65536)
+                    except OSError:  # the terminal closed: the process is gone
+                        break
+
+        try:
+            read_until(b"sleeping")
+            follow.send_signal(signal.SIGINT)
+            read_until(f"Stop {name}#1?".encode())
+            os.write(primary, b"y\n")
+            read_until(f"{name}#1 CANCELED".encode())
+            assert follow.wait(timeout=CLI_TIMEOUT) == outcomes.RUN_CANCELED
+        finally:
+            os.close(primary)
+            if follow.poll() is None:
+                follow.kill()
 
 
 class TestStatus:
