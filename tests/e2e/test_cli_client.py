@@ -470,6 +470,8 @@ class TestReviewsAndLogs:
             "success": True,
             "review": "REVIEW/APPROVE",
         }
+        by_id = cli.json("logs", f"{name}#{refused['pipeline_run_id']}", "--json")
+        assert by_id["run"] == f"{name}#1"
         followed = cli("logs", name, "-f", "--json")
         assert followed.returncode == outcomes.RUN_FAILED
         assert json.loads(followed.stdout)["status"] == "FAILED"

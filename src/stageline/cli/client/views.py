@@ -56,7 +56,7 @@ def _branches(run: "PipelineLatestRun") -> set[str]:
 @app.command(epilog="Colours: green completed, red failed, cyan running, yellow paused.")
 def status(
     pipelines: Annotated[
-        list[str] | None, typer.Argument(help="Pipelines (names or IDs) [default: all].")
+        list[str] | None, typer.Argument(help="Pipelines (names or IDs; default: all).")
     ] = None,
     branch: Annotated[str | None, typer.Option(help="Only runs of this branch or tag.")] = None,
     status_filter: Annotated[
