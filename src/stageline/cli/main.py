@@ -1,5 +1,5 @@
-"""`stageline serve | agent | migrate | admin …` for the server, and `login | status | run | logs |
-… ` for the people using it (cli/client) — each command imports what it needs when it runs."""
+"""`stageline serve | agent | migrate | admin …` for the server, and `login | status | run | …`
+for the people using it (cli/client) — each command imports what it needs when it runs."""
 
 import json
 import os

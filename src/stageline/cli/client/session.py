@@ -106,6 +106,8 @@ def handled() -> Iterator[None]:
         die(str(error), outcomes.UNREACHABLE)
     except ClientError as error:  # ApiError, ConfigError, …
         die(str(error), outcomes.ERROR)
+    except (KeyError, TypeError, ValueError) as error:  # an answer not shaped as the API's
+        die(f"unexpected answer from the server ({type(error).__name__}: {error})", outcomes.ERROR)
 
 
 def connect(server: str | None, project: str | None, profile_name: str) -> "ApiClient":
