@@ -1,4 +1,5 @@
-"""`stageline serve | migrate | admin …` — each command imports what it needs when it runs."""
+"""`stageline serve | agent | migrate | admin …` for the server, and `login | status | run | …`
+for the people using it (cli/client) — each command imports what it needs when it runs."""
 
 import json
 import os
@@ -10,13 +11,23 @@ from typing import Annotated, Any
 
 import typer
 
+from stageline.cli.client import commands as client_commands
+from stageline.cli.client.commands import PASSWORD_RULE, json_before_command, wants_json
 from stageline.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Stageline: a CI/CD server speaking the CodeArts Pipeline v5 API, and its command line.",
+)
 admin = typer.Typer(
     no_args_is_help=True, help="Projects, users, members, access keys and secrets at rest."
 )
 app.add_typer(admin, name="admin")
+app.add_typer(client_commands.app)
+
+app.callback()(json_before_command)
+admin.callback()(json_before_command)
 
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: embedded SQLite).")
@@ -25,7 +36,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 3
 """Requests still open this long after a stop is asked for (agents' long polls) are ended."""
 AGENT_STOP_SECONDS = 20.0
 """How long `serve` waits for its built-in agent to cancel its jobs and exit."""
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (also before the command).")
+]
 
 
 def _settings(database_url: str | None = None, **overrides: Any) -> Settings:
@@ -55,7 +68,7 @@ def _database(settings: Settings) -> Any:
 
 
 def _report(result: dict[str, Any], as_json: bool, text: str) -> None:
-    typer.echo(json.dumps(result) if as_json else text)
+    typer.echo(json.dumps(result) if wants_json(as_json) else text)
 
 
 def _fail(error: Exception) -> None:
@@ -259,7 +272,7 @@ def create_project(name: str, database_url: DatabaseUrl = None, as_json: JsonFla
     _report({"project_id": project_id}, as_json, project_id)
 
 
-@admin.command("create-user")
+@admin.command("create-user", help=f"Create a user who logs in with a password. {PASSWORD_RULE}")
 def create_user(
     name: str,
     password: Annotated[str, typer.Option(help="At least 8 characters.")],
