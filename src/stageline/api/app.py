@@ -37,6 +37,7 @@ from stageline.engine.journal import prune_change_log
 from stageline.engine.reports import LogLimits
 from stageline.engine.runs import RunEngine
 from stageline.engine.services import PeriodicService
+from stageline.engine.sources import SourceResolver
 from stageline.engine.timeouts import QueuePolicy, Sweeper
 from stageline.settings import Settings
 from stageline.store.blobs import Blobs
@@ -90,7 +91,8 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
     )
     latest_runs = LatestRuns(renderer)
     vault = Vault(settings.master_secret())
-    engine = RunEngine(db, clock=clock, vault=vault)
+    resolver = SourceResolver(settings.git_scratch_dir, settings.git_timeout_seconds)
+    engine = RunEngine(db, clock=clock, vault=vault, resolver=resolver)
     claim_signal = ClaimSignal()
     engine.on_queued = claim_signal.notify
     return Services(

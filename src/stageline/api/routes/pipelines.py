@@ -15,6 +15,7 @@ from stageline.domain.pipeline import parse_definition
 from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.journal import Actor
 from stageline.engine.lookups import find_pipeline
+from stageline.engine.sources import refuse_bad_sources
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
 from stageline.schemas.responses.pipelines import PipelineDetail, PipelineList, PipelineRef
@@ -41,13 +42,15 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
         stored = variable.model_dump()
         stored["sequence"] = variable.sequence or index + 1
         variables.append(stored)
+    sources = [s.model_dump(exclude_none=True) for s in body.sources]
+    refuse_bad_sources(sources, variables)
     return {
         "name": body.name,
         "description": body.description or "",
         "is_publish": body.is_publish,
         "manifest_version": body.manifest_version,
         "definition": body.definition,
-        "sources": [s.model_dump(exclude_none=True) for s in body.sources],
+        "sources": sources,
         "variables": variables,
         "schedules": [{"uuid": s.get("uuid") or new_id(), **s} for s in body.schedules],
         "triggers": body.triggers,
