@@ -175,8 +175,10 @@ def run_git(
     if why is not None:
         raise GitError(why)
     if process.returncode != 0:
+        # git's first complaint is the specific one ("does not appear to be a git
+        # repository"); the later ones are generic ("Could not read from remote repository").
         reason = next(
-            (line for line in reversed(errors) if line.startswith(("fatal:", "error:"))),
+            (line for line in errors if line.startswith(("fatal:", "error:"))),
             errors[-1] if errors else f"git exited with code {process.returncode}",
         )
         raise GitError(reason.removeprefix("fatal: ").removeprefix("error: "))

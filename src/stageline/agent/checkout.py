@@ -50,8 +50,8 @@ def check_out_sources(
         target = CheckoutTarget(Remote(checkout.url, token or None), checkout.commit, checkout.ref)
         if checkout.commit is None:
             say(
-                f"{CHECKOUT_PREFIX} the run's commit of {target.remote.shown} was not found when"
-                f" it started; checking out {checkout.ref or 'nothing'} as it is now"
+                f"{CHECKOUT_PREFIX} the commit of {target.remote.shown} could not be resolved when"
+                f" the run started; checking out {checkout.ref or 'nothing'} as it is now"
             )
         options = {} if timeout_seconds is None else {"timeout": timeout_seconds}
         try:
