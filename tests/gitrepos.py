@@ -62,5 +62,8 @@ class GitRepo:
         git("tag", "-a", name, "-m", f"release {name}", commit, cwd=self.work)
         git("push", "--quiet", "origin", f"refs/tags/{name}", cwd=self.work)
 
+    def head(self, branch: str) -> str:
+        return git("rev-parse", f"refs/heads/{branch}", cwd=self.bare)
+
     def _has_commits(self) -> bool:
         return bool(git("rev-list", "--all", "--max-count=1", cwd=self.work))
