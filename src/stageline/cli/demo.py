@@ -1,11 +1,14 @@
 """Demo data for `make run`: an admin, a project, four pipelines, and a run of each.
 
-Credentials are kept in `<data_dir>/demo.json` (mode 0600) so that restarts reuse them.
+Credentials are kept in `<data_dir>/demo.json` (mode 0600) so that restarts reuse them. Each
+pipeline's code source is a small local repository made under `<data_dir>/demo-repos`, which
+its jobs check out like any other.
 """
 
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from stageline.api.deps import Services
 from stageline.auth import accounts
 from stageline.auth.roles import Role
 from stageline.engine.scheduler import Executor
+from stageline.gitrepo import run_git
 from stageline.schemas.runs import RunCreate
 from stageline.settings import Settings
 from stageline.store.database import Database
@@ -114,6 +118,21 @@ DEMO_PIPELINES: dict[str, list[dict[str, Any]]] = {
 }
 
 
+def _demo_repository(settings: Settings, name: str) -> str:
+    """A bare repository with one commit on `main`, made once; its path."""
+    bare = settings.data_dir / "demo-repos" / f"{name}.git"
+    if (bare / "HEAD").exists():
+        return str(bare)
+    with tempfile.TemporaryDirectory(dir=settings.data_dir) as work:
+        (Path(work) / "README.md").write_text(f"# {name}\n\nThe Stageline demo's {name}.\n")
+        run_git(["init", "--quiet", "--bare", str(bare)])
+        tree = ["--git-dir", str(bare), "--work-tree", work]
+        run_git([*tree, "add", "--all"])
+        who = ["-c", "user.name=Stageline Demo", "-c", "user.email=demo@localhost"]
+        run_git([*who, *tree, "commit", "--quiet", "-m", f"{name}: first commit"])
+    return str(bare)
+
+
 def _ensure_demo(settings: Settings, db: Database, now: int) -> dict[str, Any]:
     path = settings.data_dir / "demo.json"
     if path.exists():
@@ -151,7 +170,7 @@ def _ensure_demo(settings: Settings, db: Database, now: int) -> dict[str, Any]:
                         "type": "code",
                         "params": {
                             "git_type": "gitlab",
-                            "git_url": f"https://git.example.com/demo/{name}.git",
+                            "git_url": _demo_repository(settings, name),
                             "default_branch": "main",
                             "codehub_id": "1000001",
                         },
