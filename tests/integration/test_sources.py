@@ -9,6 +9,14 @@ from typing import Any
 
 import pytest
 
+from stageline.auth.vault import Vault
+from stageline.domain.statuses import TriggerType
+from stageline.engine.runs import RunEngine
+from stageline.engine.scheduler import Executor
+from stageline.engine.sources import SourceResolver
+from stageline.schemas.runs import RunCreate
+from stageline.settings import Settings
+from stageline.store.database import Database
 from tests.factories import World, definition, shell_job, stage
 from tests.gitrepos import GitRepo
 from tests.integration.test_runs import logs
@@ -171,6 +179,55 @@ class TestTheRunsCommit:
             app_head,
             lib_head,
         ]
+
+
+class TestEvents:
+    """A trigger's event (a push, a merge request) may name the commit: it is built as named;
+    an event without one (a branch's issue, a deleted branch's push) builds the branch head."""
+
+    @staticmethod
+    def start(
+        world: World, db: Database, settings: Settings, tmp_path: Path, event: dict[str, Any]
+    ) -> dict[str, Any]:
+        pipeline_id = world.create_pipeline(
+            one_job(), sources=[code_source(world.extra["repo"], default_branch="main")]
+        )
+        engine = RunEngine(
+            db,
+            vault=Vault(settings.master_secret()),
+            resolver=SourceResolver(tmp_path / "scratch"),
+        )
+        run_id = engine.start_run(
+            project_id=world.project_id,
+            pipeline_id=pipeline_id,
+            request=RunCreate(),
+            executor=Executor(user_id=world.developer.user_id, display_name="Hook"),
+            trigger=TriggerType.PUSH,
+            event_params=event,
+        )
+        return world.detail(pipeline_id, run_id)
+
+    def test_the_commit_an_event_names_is_built_with_its_message(
+        self, world: World, db: Database, settings: Settings, git_repo: GitRepo, tmp_path: Path
+    ) -> None:
+        pushed = git_repo.commit("pushed", {"README.md": "pushed\n"})
+        git_repo.commit("pushed later", {"README.md": "later\n"})
+        world.extra["repo"] = git_repo.path
+        event = {"commit_id": pushed, "message": "as the event says", "target_branch": "main"}
+        detail = self.start(world, db, settings, tmp_path, event)
+        chosen = detail["sources"][0]["params"]["build_params"]
+        assert (chosen["commit_id"], chosen["message"]) == (pushed, "as the event says")
+        assert chosen["event_type"] == "Push"
+
+    def test_an_event_without_a_commit_builds_the_branch_head(
+        self, world: World, db: Database, settings: Settings, git_repo: GitRepo, tmp_path: Path
+    ) -> None:
+        feature = git_repo.commit("feature", {"README.md": "feature\n"}, branch="feature")
+        world.extra["repo"] = git_repo.file_url
+        event = {"commit_id": None, "target_branch": "feature"}
+        detail = self.start(world, db, settings, tmp_path, event)
+        chosen = detail["sources"][0]["params"]["build_params"]
+        assert (chosen["commit_id"], chosen["message"]) == (feature, "feature")
 
 
 class TestFailures:
