@@ -186,7 +186,7 @@ def run_git(
 
 
 def _ref_name(kind: RefKind, name: str) -> str:
-    if name.startswith("refs/"):
+    if name.startswith("refs/") or name == "HEAD":
         return name
     return f"refs/heads/{name}" if kind == "branch" else f"refs/tags/{name}"
 
@@ -194,7 +194,8 @@ def _ref_name(kind: RefKind, name: str) -> str:
 def resolve_ref(
     remote: Remote, kind: RefKind, name: str, *, timeout: float = RESOLVE_TIMEOUT_SECONDS
 ) -> str:
-    """The commit a branch or tag of `remote` points at now (an annotated tag is peeled)."""
+    """The commit a branch or tag of `remote` points at now (an annotated tag is peeled);
+    `HEAD` is the repository's default branch."""
     ref = _ref_name(kind, name)
     try:
         listed = run_git(
@@ -250,7 +251,8 @@ def commit_message(
 
 @dataclass(frozen=True)
 class CheckoutTarget:
-    """What to check out: `commit` when the run fixed it, else the head of `ref`."""
+    """What to check out: `commit` when the run fixed it, else the head of `ref`, else that of
+    the repository's default branch."""
 
     remote: Remote
     commit: str | None
@@ -270,9 +272,7 @@ def check_out(
     history when the server will not give a commit by SHA), a detached checkout. Each command
     and git's messages go to `on_line`, scrubbed. Returns the commit; `GitError` says why not."""
     remote = target.remote
-    wanted = target.commit or target.ref
-    if not wanted:
-        raise GitError(f"cannot check out {remote.shown}: no commit, branch or tag to build")
+    wanted = target.commit or target.ref or "HEAD"
     deadline = time.monotonic() + timeout
     directory.mkdir(parents=True, exist_ok=True)
 

@@ -72,6 +72,18 @@ class TestTheRunsCommit:
         assert source["params"]["build_params"]["commit_id"] == head
         assert source["params"]["build_params"]["target_branch"] == "main"
 
+    def test_a_source_naming_no_branch_builds_the_default_branch(
+        self, world: World, git_repo: GitRepo
+    ) -> None:
+        head = git_repo.commit("on main", {"README.md": "main\n"})
+        git_repo.commit("elsewhere", {"README.md": "other\n"}, branch="other")
+        pipeline_id = world.create_pipeline(one_job(), sources=[code_source(git_repo.path)])
+        run_id = world.run(pipeline_id)
+        detail = world.wait_for(pipeline_id, run_id)
+        text = job_log(world, pipeline_id, run_id, detail)
+        assert detail["status"] == "COMPLETED", text
+        assert values(text)["HEAD"] == head
+
     def test_every_job_builds_the_commit_of_the_start_though_the_branch_moved(
         self, world: World, git_repo: GitRepo, tmp_path: Path
     ) -> None:

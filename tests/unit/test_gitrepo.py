@@ -41,6 +41,7 @@ class TestResolve:
         remote = Remote(repo.file_url)
         assert resolve_ref(remote, "branch", "main") == second
         assert resolve_ref(remote, "tag", "v1") == first  # peeled, not the tag object
+        assert resolve_ref(remote, "branch", "HEAD") == second  # the default branch
 
     def test_an_unknown_branch_says_so(self, repo: GitRepo) -> None:
         with pytest.raises(GitError, match="has no branch 'nope'"):

@@ -49,9 +49,10 @@ def check_out_sources(
         token = job.env.get(checkout.token_variable) if checkout.token_variable else None
         target = CheckoutTarget(Remote(checkout.url, token or None), checkout.commit, checkout.ref)
         if checkout.commit is None:
+            what = checkout.ref or "its default branch"
             say(
-                f"{CHECKOUT_PREFIX} the commit of {target.remote.shown} could not be resolved when"
-                f" the run started; checking out {checkout.ref or 'nothing'} as it is now"
+                f"{CHECKOUT_PREFIX} the commit of {target.remote.shown} could not be resolved"
+                f" when the run started; checking out {what} as it is now"
             )
         options = {} if timeout_seconds is None else {"timeout": timeout_seconds}
         try:

@@ -211,17 +211,18 @@ class SourceResolver:
     def _resolve(self, remote: Remote, chosen: dict[str, Any]) -> None:
         ref = source_ref(chosen)
         if not chosen.get("commit_id"):
-            if ref is None:
-                return
-            kind: RefKind = "tag" if ref.startswith("refs/tags/") else "branch"
-            chosen["commit_id"] = resolve_ref(remote, kind, ref, timeout=self.timeout_seconds)
+            # naming no branch or tag builds the repository's default branch
+            kind: RefKind = "tag" if ref and ref.startswith("refs/tags/") else "branch"
+            chosen["commit_id"] = resolve_ref(
+                remote, kind, ref or "HEAD", timeout=self.timeout_seconds
+            )
             chosen["message"] = None  # an event's message was about another commit
         if not chosen.get("message"):
             chosen["message"] = commit_message(
                 remote,
                 chosen["commit_id"],
                 scratch=self.scratch,
-                ref=ref,
+                ref=ref or "HEAD",
                 timeout=self.timeout_seconds,
             )
 
