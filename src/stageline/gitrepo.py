@@ -70,17 +70,37 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return _CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
+INHERITED_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "SSH_AUTH_SOCK",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "GIT_SSL_CAINFO",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+"""What git keeps of the process's environment: where the user's git configuration and ssh
+keys are (the operator's own: proxies, `url.<base>.insteadOf`, known hosts), proxies and
+certificates; never a variable that would change which git or which ssh runs."""
+
+
 def git_environment(remote: Remote | None = None) -> dict[str, str]:
-    """The environment git runs in: no prompts, no system or global configuration that could
-    run a command of someone else's choosing, and the token as an http header."""
-    env = {
-        name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "TZ") if name in os.environ
-    }
+    """The environment git runs in: no prompts, and the token as an http header."""
+    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
     env.update(
         {
-            "HOME": os.devnull,
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_ASKPASS": "",
             "SSH_ASKPASS": "",
