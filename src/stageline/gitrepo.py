@@ -138,7 +138,7 @@ def run_git(
     on_line: Callable[[str], None] | None = None,
     cancelled: threading.Event | None = None,
 ) -> str:
-    """Run `git <args>`; its standard output, or `GitError` with git's last words (scrubbed).
+    """Run `git <args>`; its standard output, or `GitError` with git's complaint (scrubbed).
     Standard error goes to `on_line` line by line, as it comes, when given."""
     secrets = remote.secrets() if remote is not None else ()
     try:
@@ -179,7 +179,12 @@ def run_git(
         reader.start()
     deadline = time.monotonic() + timeout
     why: str | None = None
-    while process.poll() is None:
+    while True:
+        try:  # returns as soon as git exits: a run's start waits on several of these
+            process.wait(timeout=0.05)
+            break
+        except subprocess.TimeoutExpired:
+            pass
         if cancelled is not None and cancelled.is_set():
             why = "canceled"
         elif time.monotonic() > deadline:
@@ -187,7 +192,6 @@ def run_git(
         if why is not None:
             _kill(process)
             break
-        time.sleep(0.05)
     process.wait()
     _kill(process)  # what git left behind (an ssh) dies with it
     for reader in readers:
