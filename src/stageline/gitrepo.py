@@ -28,7 +28,8 @@ RESOLVE_TIMEOUT_SECONDS = 20.0
 """The server's bound on one ls-remote or message fetch: a run's start waits for it."""
 CHECKOUT_TIMEOUT_SECONDS = 900.0
 """The agent's bound on checking out one source."""
-SHA = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+COMMIT_ID = re.compile(r"[0-9a-fA-F]{4,64}")
+"""A commit as git abbreviates it or in full (SHA-1 or SHA-256)."""
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)[^/@\s]+@")
 _KILL_GRACE_SECONDS = 2.0
 
@@ -297,6 +298,11 @@ def check_out(
     and git's messages go to `on_line`, scrubbed. Returns the commit; `GitError` says why not."""
     remote = target.remote
     wanted = target.commit or target.ref or "HEAD"
+    # Refuse anything git could read as an option: these come from run requests and events.
+    if target.commit is not None and not COMMIT_ID.fullmatch(target.commit):
+        raise GitError(f"cannot check out '{target.commit[:64]}': not a commit ID")
+    if target.ref is not None and not target.ref.startswith("refs/"):
+        raise GitError(f"cannot check out '{target.ref[:64]}': not a full ref name")
     deadline = time.monotonic() + timeout
     directory.mkdir(parents=True, exist_ok=True)
 
@@ -311,10 +317,10 @@ def check_out(
 
     try:
         git(["init", "--quiet"], "init")
-        git(["remote", "add", "origin", remote.url], f"remote add origin {remote.shown}")
+        git(["remote", "add", "--", "origin", remote.url], f"remote add origin {remote.shown}")
         shallow = ["fetch", "--no-tags", "--depth", "1", "origin", wanted]
         try:
-            git(shallow, " ".join(shallow))
+            git([*shallow[:-2], "--", *shallow[-2:]], " ".join(shallow))
         except GitError as error:
             if target.commit is None or str(error) == "canceled" or "timed out" in str(error):
                 raise

@@ -277,6 +277,16 @@ class TestFailures:
         if "commit_id" not in build_params:  # unresolved at start: the run has no commit
             assert detail["sources"][0]["params"]["build_params"]["commit_id"] is None
 
+    def test_a_run_naming_no_commit_id_is_refused(self, world: World, git_repo: GitRepo) -> None:
+        pipeline_id = world.create_pipeline(one_job(), sources=[code_source(git_repo.path)])
+        body = run_source(git_repo.path, build_type="branch", commit_id="--upload-pack=x")
+        response = world.client.post(
+            f"{world.base}/pipelines/{pipeline_id}/run", json=body, headers=world.developer.headers
+        )
+        assert response.status_code == 400, response.text
+        assert "sources[0].params.build_params.commit_id" in response.json()["error_msg"]
+        assert world.status(pipeline_id) == []
+
 
 class TestTokens:
     def test_a_token_never_shows_in_logs_details_or_errors(

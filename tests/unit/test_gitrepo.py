@@ -81,6 +81,18 @@ class TestCheckOut:
         with pytest.raises(GitError, match=f"cannot check out {'f' * 40} from .*no commit"):
             check_out(target, tmp_path / "ws", on_line=lambda _: None)
 
+    @pytest.mark.parametrize(
+        ("commit", "ref"), [("--upload-pack=touch pwned", None), (None, "--upload-pack=x")]
+    )
+    def test_what_git_could_take_for_an_option_is_refused(
+        self, repo: GitRepo, tmp_path: Path, commit: str | None, ref: str | None
+    ) -> None:
+        with pytest.raises(GitError, match="not a"):
+            check_out(
+                CheckoutTarget(Remote(repo.path), commit, ref), tmp_path, on_line=lambda _: None
+            )
+        assert not (tmp_path / "pwned").exists()
+
 
 class _Recorder(BaseHTTPRequestHandler):
     seen: ClassVar[list[str | None]] = []
