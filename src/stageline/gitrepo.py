@@ -112,7 +112,9 @@ def git_environment(remote: Remote | None = None) -> dict[str, str]:
         # a transfer slower than 1 KiB/s for a minute is given up
         ("http.lowSpeedLimit", "1024"),
         ("http.lowSpeedTime", "60"),
-        ("protocol.ext.allow", "never"),  # a "URL" that would run a command
+        # only transports that fetch; never ext:: (a "URL" that runs a command) or fd::
+        ("protocol.allow", "never"),
+        *((f"protocol.{name}.allow", "always") for name in ("https", "http", "ssh", "git", "file")),
         ("advice.detachedHead", "false"),
         ("init.defaultBranch", "main"),
     ]

@@ -47,6 +47,12 @@ class TestResolve:
         with pytest.raises(GitError, match="has no branch 'nope'"):
             resolve_ref(Remote(repo.path), "branch", "nope")
 
+    def test_a_url_that_would_run_a_command_is_refused(self, tmp_path: Path) -> None:
+        pwned = tmp_path / "pwned"
+        with pytest.raises(GitError, match="transport 'ext' not allowed"):
+            resolve_ref(Remote(f"ext::sh -c touch% {pwned}"), "branch", "main")
+        assert not pwned.exists()
+
     def test_a_message_is_read_without_a_clone(self, repo: GitRepo, tmp_path: Path) -> None:
         scratch = tmp_path / "scratch"
         message = commit_message(Remote(repo.path), repo.head("main"), scratch=scratch)
