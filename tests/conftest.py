@@ -37,6 +37,7 @@ from stageline.store.database import Database
 
 from .databases import fresh_postgres, sibling_database
 from .factories import World
+from .gitrepos import GitRepo
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "STAGELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -190,3 +191,11 @@ def quiet_client(quiet_settings: Settings, quiet_db: Database) -> Iterator[TestC
 @pytest.fixture
 def quiet_world(quiet_client: httpx.Client, quiet_db: Database, quiet_settings: Settings) -> World:
     return World.create(quiet_client, quiet_db, quiet_settings)
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> GitRepo:
+    """A bare repository with one commit on `main` (a README)."""
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit("initial commit", {"README.md": "hello from main\n"})
+    return repo

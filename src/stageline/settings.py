@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     access_log: bool = False
     """Log a line per request (uvicorn's access log). Off by default: formatting and writing the
     line cost a third of a small request's CPU, and a proxy in front usually logs them anyway."""
+    git_timeout_seconds: float = 20.0
+    """How long the server waits for a repository when it fixes a new run's commit (`git
+    ls-remote`, reading the commit's message); past it the run starts with no commit and its
+    jobs' checkout says why."""
     bench_routes: bool = False
     """Serve the benchmark's limit route (`make bench` turns it on; never in production)."""
 
@@ -130,6 +134,7 @@ class Settings(BaseSettings):
         "queue_timeout_seconds",
         "header_timeout_seconds",
         "keep_alive_seconds",
+        "git_timeout_seconds",
     )
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
@@ -156,6 +161,11 @@ class Settings(BaseSettings):
     @property
     def artifact_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    @property
+    def git_scratch_dir(self) -> Path:
+        """Where the server makes (and removes) the small repositories that read a commit."""
+        return self.data_dir / "git"
 
     def master_secret(self) -> bytes:
         """The configured secret, or the one kept in `<data_dir>/secret.key` (created 0600 in a

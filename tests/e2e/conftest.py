@@ -7,6 +7,7 @@ the master secret `TEST_SECRET`, so the SKs the CLI prints are the ones the serv
 Each database kind of the `database_url` parametrization gets its own server and database.
 """
 
+import functools
 import json
 import os
 import secrets
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 
 from tests.conftest import TEST_SECRET
 from tests.databases import sibling_database
+from tests.gitrepos import GitRepo
 
 STARTUP_TIMEOUT = 30.0
 """Seconds the server gets to answer GET /health with 200."""
@@ -330,12 +333,22 @@ def sdk_client(base_url: str, ak: str, sk: str) -> CodeArtsPipelineClient:
     )
 
 
-def code_source(
-    git_url: str = "https://git.example.com/e2e/app.git", default_branch: str = "main"
-) -> CodeSource:
+@functools.cache
+def e2e_repo() -> GitRepo:
+    """The repository the e2e pipelines' code sources name: a commit on `main` and one on
+    `release/1.x`, in a directory of its own (the servers' agents run on this host)."""
+    repo = GitRepo(Path(tempfile.mkdtemp(prefix="stageline-e2e-git-")))
+    repo.commit("e2e: the app", {"README.md": "e2e app\n"})
+    repo.commit("e2e: release 1.x", {"RELEASE": "1.x\n"}, branch="release/1.x")
+    return repo
+
+
+def code_source(git_url: str | None = None, default_branch: str = "main") -> CodeSource:
     return CodeSource(
         type="code",
-        params=CodeSourceParams(git_type="gitlab", git_url=git_url, default_branch=default_branch),
+        params=CodeSourceParams(
+            git_type="gitlab", git_url=git_url or e2e_repo().file_url, default_branch=default_branch
+        ),
     )
 
 

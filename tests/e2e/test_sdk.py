@@ -35,7 +35,7 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from tests.factories import definition, shell_job, stage
 from tests.wire import BUILD_PARAM_KEYS, LATEST_RUN_KEYS
 
-from .conftest import POLL_TIMEOUT, Tenant, code_source, sdk_client
+from .conftest import POLL_TIMEOUT, Tenant, code_source, e2e_repo, sdk_client
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,6 @@ STAGE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 DISPLAY_TZ = timezone(timedelta(hours=8))  # STAGELINE_DISPLAY_TIMEZONE of the e2e server
 ID = re.compile(r"^[0-9a-zA-Z]{32}$")
 
-GIT_URL = "https://git.example.com/e2e/app.git"
 BRANCH = "release/1.x"
 BUILD_LINES = ["building alpha", "building beta"]
 TEST_LINES = ["testing gamma"]
@@ -82,7 +81,7 @@ def completed(tenant: Tenant) -> Finished:
             stage("BUILD", shell_job("COMPILE", echo(BUILD_LINES)), name="Build"),
             stage("TEST", shell_job("UNIT", echo(TEST_LINES)), name="Test (unit)"),
         ),
-        sources=[code_source(GIT_URL, BRANCH)],
+        sources=[code_source(e2e_repo().file_url, BRANCH)],
         name=name,
     )
     run_id = tenant.run(pipeline_id)
@@ -129,9 +128,13 @@ def test_a_completed_run_fills_every_field_of_batch_status(
     assert params is not None
     assert params.build_type == "branch"
     assert params.target_branch == BRANCH
-    assert params.git_url == GIT_URL
+    assert params.git_url == e2e_repo().file_url
     assert params.event_type == "Manual"
-    for key in BUILD_PARAM_KEYS - {"build_type", "target_branch", "git_url", "event_type"}:
+    # the head of the branch when the run started, and its message
+    assert params.commit_id == e2e_repo().head(BRANCH)
+    assert params.message == "e2e: release 1.x"
+    fixed = {"build_type", "target_branch", "git_url", "event_type", "commit_id", "message"}
+    for key in BUILD_PARAM_KEYS - fixed:
         assert getattr(params, key) is None, key
     assert item.artifact_params is None
 
@@ -164,7 +167,9 @@ def test_batch_status_json_has_all_fourteen_keys_with_explicit_nulls(
         "build_type": "branch",
         "event_type": "Manual",
         "target_branch": BRANCH,
-        "git_url": GIT_URL,
+        "git_url": e2e_repo().file_url,
+        "commit_id": e2e_repo().head(BRANCH),
+        "message": "e2e: release 1.x",
     }
     assert type(item["start_time"]) is int
     assert type(item["end_time"]) is int
@@ -406,11 +411,14 @@ def test_step_logs_show_the_echoed_lines(tenant: Tenant, completed: Finished) ->
                 body=LogQuery(start_offset=0, end_offset=0, limit=500, sort="asc"),
             )
         )
-        assert log.log.splitlines() == expected
+        lines = log.log.splitlines()
+        # the job's checkout of the code source comes first, in its first step's log
+        assert lines[0] == "$ git init"
+        assert lines[-len(expected) :] == expected
         assert log.step_run_id == step.id
         assert log.has_more is False
         assert log.start_offset == "0"
-        assert log.end_offset == str(len(expected))
+        assert log.end_offset == str(len(lines))
 
 
 def test_list_runs_and_list_pipelines_show_the_latest_run(
@@ -455,7 +463,7 @@ def test_show_pipeline_detail_returns_what_was_created(tenant: Tenant, completed
     assert '"BUILD"' in detail.definition
     [source] = detail.sources
     assert source.type == "code"
-    assert source.params.git_url == GIT_URL
+    assert source.params.git_url == e2e_repo().file_url
     assert source.params.default_branch == BRANCH
 
 

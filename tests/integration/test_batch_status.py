@@ -21,6 +21,7 @@ from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.tables import Pipeline, PipelineRun
 from tests.factories import World, definition, shell_job, stage
+from tests.gitrepos import GitRepo
 from tests.wire import BUILD_PARAM_KEYS, LATEST_RUN_KEYS
 
 SPEC_EXAMPLE: dict[str, Any] = {
@@ -374,7 +375,9 @@ class TestWhoAppears:
 
 
 class TestElement:
-    def test_every_key_is_present_with_the_spec_types(self, world: World) -> None:
+    def test_every_key_is_present_with_the_spec_types(
+        self, world: World, git_repo: GitRepo
+    ) -> None:
         pipeline_id = world.create_pipeline(
             definition(
                 stage("BUILD", shell_job("A", "true"), name="Build"),
@@ -386,7 +389,7 @@ class TestElement:
                     "type": "code",
                     "params": {
                         "git_type": "github",
-                        "git_url": "https://example.com/a/b.git",
+                        "git_url": git_repo.file_url,
                         "default_branch": "main",
                     },
                 }

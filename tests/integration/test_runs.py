@@ -13,6 +13,7 @@ from stageline.schemas.runs import RunCreate
 from stageline.store.database import Database
 from stageline.store.queries import runs as run_queries
 from tests.factories import World, definition, shell_job, stage
+from tests.gitrepos import GitRepo
 
 
 def logs(
@@ -133,7 +134,9 @@ class TestLifecycle:
 
 
 class TestInputs:
-    def test_steps_see_run_metadata_and_runtime_variables(self, world: World) -> None:
+    def test_steps_see_run_metadata_and_runtime_variables(
+        self, world: World, git_repo: GitRepo
+    ) -> None:
         script = 'echo "$PIPELINE_ID $PIPELINE_RUN_ID $RUN_NUMBER $BRANCH $TRIGGER_TYPE" '
         script += '"$GREETING $TOKEN"'
         pipeline_id = world.create_pipeline(
@@ -147,7 +150,7 @@ class TestInputs:
                     "type": "code",
                     "params": {
                         "git_type": "gitlab",
-                        "git_url": "https://e.x/r.git",
+                        "git_url": git_repo.file_url,
                         "default_branch": "main",
                     },
                 }
@@ -156,7 +159,8 @@ class TestInputs:
         run_id = world.run(pipeline_id, {"variables": [{"name": "GREETING", "value": "bonjour"}]})
         detail = world.wait_for(pipeline_id, run_id)
         text = logs(world, pipeline_id, run_id, detail["stages"][0]["jobs"][0])["log"]
-        assert text == f"{pipeline_id} {run_id} 1 main Manual bonjour ***\n"
+        # after the lines of the checkout
+        assert text.splitlines()[-1] == f"{pipeline_id} {run_id} 1 main Manual bonjour ***"
 
     def test_unknown_or_fixed_variables_are_refused(self, world: World) -> None:
         pipeline_id = world.create_pipeline(variables=[{"name": "FIXED", "value": "x"}])

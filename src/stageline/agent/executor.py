@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
+from stageline.agent.checkout import check_out_sources
 from stageline.domain.masking import masked_outputs, masker
 from stageline.schemas.jobs import JobAssignment, JobEvents, JobOutcome, StepAssignment
 
@@ -202,11 +203,26 @@ def run_job(
     outcome: JobOutcome = "COMPLETED"
     message: str | None = None
     try:
-        for step in job.steps:
+        for index, step in enumerate(job.steps):
             if cancelled.is_set():
                 outcome, message = "CANCELED", "canceled"
                 break
             events.step_started(job.job_run_id, step.step_run_id)
+            if index == 0 and job.checkouts:
+                problem = check_out_sources(
+                    job,
+                    workspace,
+                    events=events,
+                    step_run_id=step.step_run_id,
+                    mask=mask,
+                    cancelled=cancelled,
+                )
+                if problem is not None:
+                    canceled = cancelled.is_set()
+                    outcome = "CANCELED" if canceled else "FAILED"
+                    message = "canceled" if canceled else problem
+                    events.step_finished(step.step_run_id, outcome, exit_code=None, message=message)
+                    break
             if step.script is None:
                 events.step_finished(step.step_run_id, "COMPLETED", exit_code=None, message=None)
                 continue

@@ -40,6 +40,7 @@ from stageline.engine.reports import LogLimits
 from stageline.engine.runs import RunEngine
 from stageline.engine.schedules import LEASE_NAME, ScheduleFirer
 from stageline.engine.services import PeriodicService
+from stageline.engine.sources import SourceResolver
 from stageline.engine.timeouts import QueuePolicy, Sweeper
 from stageline.engine.webhooks import DELIVERY_RETENTION_DAYS, Webhooks, prune_deliveries
 from stageline.settings import Settings
@@ -100,7 +101,8 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
     )
     latest_runs = LatestRuns(renderer)
     vault = Vault(settings.master_secret())
-    engine = RunEngine(db, clock=clock, vault=vault)
+    resolver = SourceResolver(settings.git_scratch_dir, settings.git_timeout_seconds)
+    engine = RunEngine(db, clock=clock, vault=vault, resolver=resolver)
     claim_signal = ClaimSignal()
     engine.on_queued = claim_signal.notify
     return Services(

@@ -1,14 +1,14 @@
-"""Demo data for `make run`: an admin, a project, a git repository, four pipelines that build
-it, and a run of each.
+"""Demo data for `make run`: an admin, a project, four pipelines, and a run of each.
 
-Credentials are kept in `<data_dir>/demo.json` (mode 0600) so that restarts reuse them.
+Credentials are kept in `<data_dir>/demo.json` (mode 0600) so that restarts reuse them. Each
+pipeline's code source is a small local repository made under `<data_dir>/demo-repos`, which
+its jobs check out like any other.
 """
 
 import json
 import os
 import secrets
-import shutil
-import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from stageline.api.deps import Services
 from stageline.auth import accounts
 from stageline.auth.roles import Role
 from stageline.engine.scheduler import Executor
+from stageline.gitrepo import run_git
 from stageline.schemas.runs import RunCreate
 from stageline.settings import Settings
 from stageline.store.database import Database
@@ -60,7 +61,7 @@ DEMO_PIPELINES: dict[str, list[dict[str, Any]]] = {
                 "COMPILE",
                 "Compile",
                 'echo "building $PIPELINE_NAME #$RUN_NUMBER: $BRANCH at $COMMIT_ID"\n'
-                'echo "version $(cat VERSION)"\nsleep 2\necho done',
+                "head -n 1 README.md\nsleep 2\necho done",
             ),
         ),
         _stage(
@@ -118,48 +119,19 @@ DEMO_PIPELINES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-DEMO_FILES = {
-    "README.md": "# demo app\n\nWhat the Stageline demo pipelines build.\n",
-    "VERSION": "1.0.0\n",
-}
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=Stageline demo", "-c", "user.email=demo@stageline.invalid", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-
-
-def _demo_repository(data_dir: Path) -> str | None:
-    """A bare git repository under the data directory with one commit on `main`, for the demo
-    pipelines to check out; None (pipelines without a code source) when git is not installed."""
-    bare = (data_dir / "demo" / "app.git").resolve()
+def _demo_repository(settings: Settings, name: str) -> str:
+    """A bare repository with one commit on `main`, made once; its path."""
+    bare = settings.data_dir / "demo-repos" / f"{name}.git"
     if (bare / "HEAD").exists():
         return str(bare)
-    if shutil.which("git") is None:
-        return None
-    work = data_dir / "demo" / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    _git(work, "init", "-q", "-b", "main")
-    for name, text in DEMO_FILES.items():
-        (work / name).write_text(text)
-    _git(work, "add", ".")
-    _git(work, "commit", "-q", "-m", "Demo app 1.0.0")
-    _git(work, "clone", "-q", "--bare", str(work), str(bare))
-    shutil.rmtree(work)
+    with tempfile.TemporaryDirectory(dir=settings.data_dir) as work:
+        (Path(work) / "README.md").write_text(f"# {name}\n\nThe Stageline demo's {name}.\n")
+        run_git(["init", "--quiet", "--bare", str(bare)])
+        tree = ["--git-dir", str(bare), "--work-tree", work]
+        run_git([*tree, "add", "--all"])
+        who = ["-c", "user.name=Stageline Demo", "-c", "user.email=demo@localhost"]
+        run_git([*who, *tree, "commit", "--quiet", "-m", f"{name}: first commit"])
     return str(bare)
-
-
-def _sources(git_url: str | None) -> list[dict[str, Any]]:
-    if git_url is None:
-        return []
-    params = {"git_type": "gitlab", "git_url": git_url, "default_branch": "main"}
-    return [{"type": "code", "params": params}]
 
 
 def _ensure_demo(settings: Settings, db: Database, now: int) -> dict[str, Any]:
@@ -184,7 +156,6 @@ def _ensure_demo(settings: Settings, db: Database, now: int) -> dict[str, Any]:
     accounts.add_member(db, project_id=project_id, user_name="admin", role=Role.ADMIN)
     pair = accounts.create_access_key(db, settings, user_name="admin", now=now)
     pipeline_ids = {}
-    git_url = _demo_repository(settings.data_dir)
     with db.writer() as session:
         for name, stages in DEMO_PIPELINES.items():
             pipeline = Pipeline(
@@ -195,7 +166,17 @@ def _ensure_demo(settings: Settings, db: Database, now: int) -> dict[str, Any]:
                 is_publish=False,
                 manifest_version="3.0",
                 definition=json.dumps({"stages": stages}),
-                sources=_sources(git_url),
+                sources=[
+                    {
+                        "type": "code",
+                        "params": {
+                            "git_type": "gitlab",
+                            "git_url": _demo_repository(settings, name),
+                            "default_branch": "main",
+                            "codehub_id": "1000001",
+                        },
+                    }
+                ],
                 variables=[],
                 schedules=[],
                 triggers=[],

@@ -11,6 +11,11 @@ Three groups (the README lists them for users):
   replace, and the whole `STAGELINE_` namespace.
 
 Names are compared exactly: environment variables are case-sensitive.
+
+A code source with an alias also has variables of its own, `<ALIAS>_REPO_COMMIT_ID` and the
+others of `SOURCE_SUFFIXES` (`source_variables`). Those are refused only for the pipeline's
+own aliases (a pipeline without code sources may well have a `DOCKER_REPO_URL`), and what
+Stageline sets always wins over a variable of the same name.
 """
 
 STEP_ENVIRONMENT = frozenset(
@@ -80,6 +85,13 @@ RESERVED_NAMES = STEP_ENVIRONMENT | frozenset(
     }
 )
 RESERVED_PREFIXES = ("LD_", "DYLD_", "PYTHON", "BASH_FUNC_", "STAGELINE_")
+SOURCE_SUFFIXES = ("_REPO_COMMIT_ID", "_REPO_URL", "_REPO_BRANCH", "_REPO_TAG")
+"""What follows a code source's alias (upper-cased) in the names of its variables."""
+
+
+def source_variables(alias: str) -> tuple[str, ...]:
+    """The variables Stageline sets for the code source with this alias."""
+    return tuple(f"{alias.upper()}{suffix}" for suffix in SOURCE_SUFFIXES)
 
 
 def reserved(name: str) -> bool:

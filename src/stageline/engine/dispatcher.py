@@ -23,11 +23,12 @@ from stageline.auth.vault import Vault
 from stageline.domain.errors import JobNotFound, StaleDispatch, excerpt
 from stageline.domain.pipeline import SHELL_SCRIPT_INPUT, SHELL_TASK, artifact_patterns
 from stageline.domain.statuses import STAGE_TERMINAL
-from stageline.domain.variables import reserved
+from stageline.domain.variables import reserved, source_variables
 from stageline.domain.waiting import without_wait
 from stageline.engine.journal import Actor
 from stageline.engine.reports import LogLimits, apply_event
 from stageline.engine.runs import RunEngine
+from stageline.engine.sources import TOKEN_VARIABLE, code_sources, source_ref
 from stageline.engine.state import RunState
 from stageline.engine.variables import opened, secret_values
 from stageline.schemas.jobs import (
@@ -37,6 +38,7 @@ from stageline.schemas.jobs import (
     Heartbeat,
     HeartbeatReply,
     JobAssignment,
+    SourceCheckout,
     StepAssignment,
 )
 from stageline.store.queries import agents as agent_queries
@@ -75,7 +77,8 @@ def job_environment(context: Any, job: JobRun, variables: Mapping[str, str]) -> 
     (documented in README); `context` has the columns of `store.queries.runs.JOB_CONTEXT_COLUMNS`.
 
     A variable with a reserved name is left out: runs resolved before such names were refused
-    may still carry one, and it must not replace PATH or what Stageline sets."""
+    may still carry one, and it must not replace PATH or what Stageline sets (nor may one
+    named like a code source's own variables, `<ALIAS>_REPO_…`)."""
     params = context.build_params or {}
     commit = params.get("commit_id") or ""
     env = {
@@ -104,10 +107,45 @@ def job_environment(context: Any, job: JobRun, variables: Mapping[str, str]) -> 
         "JOB_NAME": job.name,
         "JOB_RUN_ID": job.id,
     }
+    for source in code_sources(context.sources or []):
+        alias = source["params"].get("alias")
+        if alias:
+            chosen = source["params"].get("build_params") or {}
+            branch = chosen.get("target_branch") if chosen.get("build_type") != "tag" else None
+            values = (
+                chosen.get("commit_id"),
+                source["params"].get("git_url"),
+                branch,
+                chosen.get("tag"),
+            )
+            env.update(zip(source_variables(alias), (v or "" for v in values), strict=True))
     return {
         **{name: value for name, value in variables.items() if not reserved(name)},
         **env,
     }
+
+
+def checkouts(sources: list[dict[str, Any]]) -> tuple[SourceCheckout, ...]:
+    """The run's code sources the agent checks out: those this version fixed a commit for
+    (runs made before it recorded no `build_params` per source and check nothing out). One
+    goes into the workspace itself; several each into a directory named by its alias."""
+    code = code_sources(sources)
+    found = []
+    for number, source in enumerate(code, start=1):
+        params = source["params"]
+        chosen = params.get("build_params")
+        if not params.get("git_url") or not isinstance(chosen, dict):
+            continue
+        found.append(
+            SourceCheckout(
+                url=params["git_url"],
+                commit=chosen.get("commit_id"),
+                ref=source_ref(chosen),
+                directory=(params.get("alias") or f"source{number}") if len(code) > 1 else "",
+                token_variable=params.get(TOKEN_VARIABLE),
+            )
+        )
+    return tuple(found)
 
 
 def _script(step: StepRun) -> str | None:
@@ -143,6 +181,7 @@ def build_assignment(
         secrets=secret_values(context.variables, vault),
         dispatch_id=job.dispatch_id or "",
         lease_seconds=policy.lease_seconds,
+        checkouts=checkouts(context.sources or []),
     )
 
 

@@ -45,7 +45,8 @@ from stageline.engine.clock import Clock, system_clock
 from stageline.engine.journal import Actor, Journal
 from stageline.engine.lookups import find_pipeline
 from stageline.engine.progress import advance, condition_of
-from stageline.engine.scheduler import Executor, plan_run
+from stageline.engine.scheduler import Executor, RunOrigin, plan_run, run_origin
+from stageline.engine.sources import SourceResolver, needs_resolving, token_values
 from stageline.engine.state import RunState
 from stageline.engine.transitions import admit, apply, apply_all, apply_run, roll_up
 from stageline.schemas.runs import RunCreate
@@ -82,9 +83,17 @@ class RunEngine:
     """Starts, stops and retries runs; agents' reports go through `engine.dispatcher`."""
 
     def __init__(
-        self, db: Database, *, clock: Clock = system_clock, vault: Vault | None = None
+        self,
+        db: Database,
+        *,
+        clock: Clock = system_clock,
+        vault: Vault | None = None,
+        resolver: SourceResolver | None = None,
     ) -> None:
         self.db = db
+        self.resolver = resolver
+        """Fixes the commit of a new run's code sources; None (benchmarks) leaves it as the
+        request or event gave it."""
         self.clock = clock
         self.vault = vault
         """Seals secret variable values of new runs and opens them for agents and conditions.
@@ -181,7 +190,11 @@ class RunEngine:
 
         Admission: over the pipeline's concurrency limit the run waits as SUSPEND
         (`exceed_action` QUEUE) or is recorded as IGNORED and `RunNotAccepted` raised (ABORT).
+
+        The commit of each code source is fixed here (`engine.sources`), asking its repository
+        before the write transaction begins.
         """
+        origin = self._origin(project_id, pipeline_id, request, trigger, event_params)
         journal = Journal(now=self.clock(), actor=actor or Actor.user(executor.display_name))
         with self.db.writer() as session:
             pipeline = find_pipeline(session, project_id, pipeline_id)
@@ -193,6 +206,7 @@ class RunEngine:
                 now=journal.now,
                 vault=self.vault,
                 event_params=event_params,
+                origin=origin,
             )
             admitted = self._admission(session, pipeline, exclude=tree.run.id)
             tree.run.run_number = pipeline_queries.next_run_number(
@@ -225,6 +239,28 @@ class RunEngine:
         if queued:
             self.wake()
         return tree.run.id
+
+    def _origin(
+        self,
+        project_id: str,
+        pipeline_id: str,
+        request: RunCreate,
+        trigger: TriggerType,
+        event_params: Mapping[str, str | None] | None,
+    ) -> RunOrigin | None:
+        """The new run's sources with their commits resolved; None when there is nothing to
+        resolve (the run's transaction then plans them itself)."""
+        if self.resolver is None:
+            return None
+        with self.db.reader() as session:
+            pipeline = find_pipeline(session, project_id, pipeline_id)
+            if not pipeline.sources and not request.sources:
+                return None
+            origin = run_origin(pipeline, request, trigger, event_params)
+            if not needs_resolving(origin.sources):
+                return None
+            tokens = token_values(origin.sources, pipeline.variables, request, self.vault)
+        return origin.resolved(self.resolver.resolve(origin.sources, tokens))
 
     def stop_run(self, scope: RunScope, *, actor: Actor) -> None:
         """Cancel every unfinished stage, job and step; agents kill what they run when they next

@@ -13,6 +13,7 @@ from stageline.domain.errors import InvalidInput, excerpt
 from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition, parse_resource
 from stageline.domain.statuses import RunStatus, StageStatus, TriggerType
 from stageline.domain.variables import reserved, reserved_problem
+from stageline.engine.sources import code_sources, run_sources, source_problem
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.runs import RunCreate, RunSource
 from stageline.store.ids import new_id
@@ -43,6 +44,44 @@ class Executor:
 
     user_id: str
     display_name: str
+
+
+@dataclass(frozen=True)
+class RunOrigin:
+    """What a new run builds: its build params and its sources, planned from the pipeline's
+    `pipeline_sources`; the commits in them once resolved (`engine.sources`)."""
+
+    build_params: dict[str, Any]
+    sources: list[dict[str, Any]]
+    pipeline_sources: list[dict[str, Any]]
+
+    def resolved(self, sources: list[dict[str, Any]]) -> "RunOrigin":
+        """This origin with `sources` resolved; the primary code source's commit and its
+        message become the run's."""
+        params = dict(self.build_params)
+        primary = next(iter(code_sources(sources)), None)
+        if primary is not None:
+            chosen = primary["params"].get("build_params") or {}
+            params["commit_id"] = chosen.get("commit_id")
+            params["message"] = chosen.get("message")
+        return RunOrigin(params, sources, self.pipeline_sources)
+
+
+def run_origin(
+    pipeline: Pipeline,
+    request: RunCreate,
+    trigger: TriggerType,
+    event_params: Mapping[str, str | None] | None,
+) -> RunOrigin:
+    """The run's build params and sources as the pipeline, the request and the trigger's event
+    name them, before any repository is asked."""
+    given = request.sources or []
+    problem = source_problem([s.model_dump() for s in given], [])
+    if problem is not None:
+        raise InvalidInput(problem)
+    build_params = _build_params(pipeline.sources, given, trigger, event_params)
+    sources = run_sources(pipeline.sources, given, build_params)
+    return RunOrigin(build_params, sources, pipeline.sources)
 
 
 @dataclass
@@ -198,12 +237,16 @@ def plan_run(
     now: int,
     vault: Vault | None,
     event_params: Mapping[str, str | None] | None = None,
+    origin: RunOrigin | None = None,
 ) -> RunTree:
     """Build (but do not insert) a new run, RUNNING, its work planned INIT or UNSELECTED; the
-    caller fills in its run_number and admits it (which may hold it back instead)."""
+    caller fills in its run_number and admits it (which may hold it back instead). `origin`
+    is what the caller resolved before its transaction, used if the pipeline's sources are
+    still those it was planned from."""
     spec = parse_definition(pipeline.definition)
     chosen_stages, chosen_jobs = _selection(spec, request)
-    run_sources = request.sources or []
+    if origin is None or origin.pipeline_sources != pipeline.sources:
+        origin = run_origin(pipeline, request, trigger, event_params)
     run = PipelineRun(
         id=new_id(),
         pipeline_id=pipeline.id,
@@ -214,9 +257,9 @@ def plan_run(
         executor_id=executor.user_id,
         executor_name=executor.display_name,
         description=request.description or "",
-        build_params=_build_params(pipeline.sources, run_sources, trigger, event_params),
+        build_params=origin.build_params,
         artifact_params=_artifact_params(pipeline.sources),
-        sources=[s.model_dump(exclude_none=True) for s in run_sources] or pipeline.sources,
+        sources=origin.sources,
         variables=resolve_variables(pipeline.variables, request, vault),
         definition=pipeline.definition,
         start_time=now,

@@ -36,6 +36,24 @@ class StepAssignment:
 
 @with_config(SENT_WHOLE)
 @dataclass(frozen=True)
+class SourceCheckout:
+    """A code source of the run, checked out into the job's workspace before its first step."""
+
+    url: str
+    commit: str | None
+    """The commit the run fixed when it was made; None when its repository could not be read
+    then, and the head of `ref` is checked out instead."""
+    ref: str | None
+    """The branch or tag the run builds (`refs/heads/…`, `refs/tags/…`), if it names one."""
+    directory: str = ""
+    """Where, relative to the workspace: "" (the workspace itself) when the run has one code
+    source, else the source's alias."""
+    token_variable: str | None = None
+    """The variable of `JobAssignment.env` whose value is the token that reads an https URL."""
+
+
+@with_config(SENT_WHOLE)
+@dataclass(frozen=True)
 class JobAssignment:
     job_run_id: str
     run_id: str
@@ -50,6 +68,9 @@ class JobAssignment:
     """This claim; every report names it, and reports of an older claim are refused."""
     lease_seconds: float = 60.0
     """How long the claim lives without a heartbeat before the job is redispatched."""
+    checkouts: tuple[SourceCheckout, ...] = ()
+    """The run's code sources, checked out in this order before the first step runs (its
+    log shows the git commands); a checkout that fails fails that step and the job."""
 
 
 class JobEvents(Protocol):

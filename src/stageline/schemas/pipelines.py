@@ -34,6 +34,9 @@ class CodeSourceParams(WireInput):
     web_url: str | None = None
     repo_name: str | None = None
     alias: Annotated[str, StringConstraints(max_length=128, pattern=r"^\w*$")] | None = None
+    token_variable: Annotated[str, StringConstraints(max_length=128)] | None = None
+    """Extension: the secret variable of the pipeline whose value is the token that reads the
+    repository over https (sent as an Authorization header, never shown)."""
     # artifact sources
     artifact_type: Literal["generic", "docker"] | None = None
     branch_filter: str | None = None

@@ -34,8 +34,8 @@ class RunBuildParams(WireInput):
     target_branch: str | None = None
     tag: str | None = None
     # Extensions (not in the SDK model): what a caller that already knows the commit can pass.
-    commit_id: str | None = None
-    message: str | None = None
+    commit_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{7,64}$")] | None = None
+    message: Annotated[str, StringConstraints(max_length=65_536)] | None = None
 
 
 class RunSourceParams(WireInput):

@@ -18,6 +18,7 @@ from stageline.domain.variables import reserved, reserved_problem
 from stageline.engine.journal import Actor
 from stageline.engine.lookups import find_pipeline
 from stageline.engine.schedules import plan_schedules
+from stageline.engine.sources import refuse_bad_sources
 from stageline.engine.triggers import hook_ids, shown_triggers, stored_triggers
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.pipelines import PipelineCreate, PipelineListQuery
@@ -48,13 +49,15 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
         stored = variable.model_dump()
         stored["sequence"] = variable.sequence or index + 1
         variables.append(stored)
+    sources = [s.model_dump(exclude_none=True) for s in body.sources]
+    refuse_bad_sources(sources, variables)
     return {
         "name": body.name,
         "description": body.description or "",
         "is_publish": body.is_publish,
         "manifest_version": body.manifest_version,
         "definition": body.definition,
-        "sources": [s.model_dump(exclude_none=True) for s in body.sources],
+        "sources": sources,
         "variables": variables,
         "schedules": schedules,
         "group_id": body.group_id,

@@ -27,6 +27,8 @@ class PipelineSourceParams(TypedDict, total=False):
     web_url: str
     repo_name: str
     alias: str
+    token_variable: str
+    """Extension: the secret variable that holds the repository's token."""
     artifact_type: str
     branch_filter: str
     organization: str

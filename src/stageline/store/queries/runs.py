@@ -212,6 +212,7 @@ JOB_CONTEXT_COLUMNS = (
     PipelineRun.executor_name,
     PipelineRun.build_params,
     PipelineRun.variables,
+    PipelineRun.sources,
     Pipeline.id.label("pipeline_id"),
     Pipeline.name.label("pipeline_name"),
     StageRun.name.label("stage_name"),
