@@ -1,4 +1,5 @@
 """The only code that changes a status: run commands, agents' claims and reports, sweeps, schedules.
 
-Imports domain, schemas, store and settings. Every status write goes through `engine.transitions`.
+Imports domain, schemas, store, settings and `gitrepo` (to fix a new run's commits). Every
+status write goes through `engine.transitions`.
 """
