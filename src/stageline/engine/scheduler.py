@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stageline.auth.vault import Vault
+from stageline.domain.build_params import BUILD_PARAM_KEYS
 from stageline.domain.errors import InvalidInput, excerpt
 from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition, parse_resource
 from stageline.domain.statuses import RunStatus, StageStatus, TriggerType
@@ -19,22 +20,6 @@ from stageline.schemas.runs import RunCreate, RunSource
 from stageline.store.ids import new_id
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
 
-BUILD_PARAM_KEYS = (
-    "action",
-    "build_type",
-    "commit_id",
-    "event_type",
-    "merge_id",
-    "message",
-    "source_branch",
-    "tag",
-    "target_branch",
-    "codehub_id",
-    "git_url",
-    "source_codehub_id",
-    "source_codehub_url",
-    "source_codehub_http_url",
-)
 ARTIFACT_PARAM_KEYS = ("version", "branch_filter", "package_name", "organization")
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from stageline.domain.build_params import BUILD_PARAM_KEYS
 from stageline.domain.errors import InvalidInput
 from stageline.domain.statuses import TriggerType
 
@@ -38,24 +39,6 @@ TRIGGER_TYPES: Mapping[EventKind, TriggerType] = {
     EventKind.NOTE: TriggerType.NOTE,
 }
 
-PARAM_KEYS = (
-    "action",
-    "build_type",
-    "commit_id",
-    "event_type",
-    "merge_id",
-    "message",
-    "source_branch",
-    "tag",
-    "target_branch",
-    "codehub_id",
-    "git_url",
-    "source_codehub_id",
-    "source_codehub_url",
-    "source_codehub_http_url",
-)
-"""Every build param an event names; those it has no value for are None."""
-
 MESSAGE_MAX_CHARS = 16384
 """A commit message, title or comment is kept up to this many characters (comments can be
 long, and every run row carries its message)."""
@@ -81,7 +64,7 @@ class TriggerEvent:
     host: Host
     kind: EventKind
     params: Mapping[str, str | None]
-    """Every key of `PARAM_KEYS`; `event_type` is `trigger_type`'s value."""
+    """Every key of `BUILD_PARAM_KEYS`; `event_type` is `trigger_type`'s value."""
     branch: str | None
     """The branch a trigger's branch filter applies to: the pushed branch, or a merge
     request's target branch; None for other events (no filter applies)."""
@@ -147,10 +130,10 @@ def event(
     user: str | None = None,
     **params: str | None,
 ) -> TriggerEvent:
-    """A TriggerEvent whose params are `params`, every other key of `PARAM_KEYS` None."""
-    unknown = set(params) - set(PARAM_KEYS)
+    """A TriggerEvent whose params are `params`, every other key of `BUILD_PARAM_KEYS` None."""
+    unknown = set(params) - set(BUILD_PARAM_KEYS)
     assert not unknown, unknown
-    full: dict[str, str | None] = dict.fromkeys(PARAM_KEYS)
+    full: dict[str, str | None] = dict.fromkeys(BUILD_PARAM_KEYS)
     full.update(params)
     full["event_type"] = TRIGGER_TYPES[kind].value
     return TriggerEvent(
