@@ -25,8 +25,8 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(RUNTIME_STAMP) ## create the virtualenv and install Stageline
 
-run: $(RUNTIME_STAMP) ## serve on http://127.0.0.1:8080 with SQLite, the built-in executor and demo data
-	$(BIN)/stageline serve --demo
+run: $(RUNTIME_STAMP) ## serve on http://127.0.0.1:8080 (PORT=… for another) with SQLite, the built-in executor and demo data
+	$(BIN)/stageline serve --demo $(if $(PORT),--port $(PORT))
 
 serve: $(RUNTIME_STAMP) ## serve without demo data (settings from STAGELINE_* variables)
 	$(BIN)/stageline serve

@@ -5,6 +5,7 @@ the demo repository under the data directory and show its commit in batch status
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -79,3 +80,52 @@ def test_the_demo_pipelines_build_the_demo_repository(
     assert COMMIT.match(hello.build_params.commit_id)
     assert hello.build_params.target_branch == "main"
     assert hello.build_params.message == "hello-world: first commit"
+
+
+@pytest.mark.slow
+def test_every_snippet_the_banner_prints_works_as_printed(
+    demo_server: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The commands under the banner's table, pasted into bash as they are."""
+    _, demo = demo_server
+    banner = _banner_text(demo_server_log(tmp_path))
+    script = banner.split(" pipelines ", 1)[1].split("\n", 1)[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGELINE_")}
+    env["STAGELINE_CONFIG"] = str(tmp_path / "cli-config.toml")
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail"],
+        input=script,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=POLL_TIMEOUT * 2,
+        check=False,
+    )
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n---\n{script}"
+    lines = result.stdout.splitlines()
+    hello = demo["pipelines"]["hello-world"]
+    assert lines[0].startswith("logged in to "), lines[0]
+    assert "hello-world#2 COMPLETED" in lines  # `run --follow` followed it to its end
+    assert "approved release-approval#1" in lines
+    curl = [line for line in lines if line.startswith('[{"pipeline_id"')]
+    assert len(curl) == 1
+    assert f'"pipeline_id":"{hello}"' in curl[0]
+    sdk = [line for line in lines if line.startswith("{") and hello in line]
+    assert len(sdk) == 1, lines[-3:]
+
+
+def demo_server_log(tmp_path: Path) -> str:
+    """The server's output once it printed the banner (after its demo runs were started)."""
+    log_path = tmp_path / "server.log"
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while "================ Stageline demo" not in log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "no banner"
+        time.sleep(POLL_INTERVAL)
+    time.sleep(0.5)  # the rest of the banner
+    return log_path.read_text(errors="replace")
+
+
+def _banner_text(log: str) -> str:
+    start = log.index("================ Stageline demo")
+    end = log.index("=================================================", start + 50)
+    return log[start:end]

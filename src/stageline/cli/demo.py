@@ -8,6 +8,7 @@ its jobs check out like any other.
 import json
 import os
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,7 @@ def _banner(settings: Settings, demo: dict[str, Any]) -> str:
     base = settings.effective_public_base_url
     project = demo["project_id"]
     ids = ", ".join(f'"{pid}"' for pid in demo["pipelines"].values())
+    tools = Path(sys.executable).parent  # the virtualenv `make run` made: stageline, pip
     return f"""
 ================ Stageline demo =================
  API          {base}
@@ -219,15 +221,22 @@ def _banner(settings: Settings, demo: dict[str, Any]) -> str:
               SK={demo["sk"]}
  pipelines    {json.dumps(demo["pipelines"])}
 
+ # the command line (`source {tools}/activate` puts `stageline` on PATH):
+ echo '{demo["password"]}' | {tools}/stageline login --server {base} --project {project} --user {demo["user"]}
+ {tools}/stageline status
+ {tools}/stageline run hello-world --follow
+ {tools}/stageline approve release-approval    # it waits PAUSED for a manual review
+
  # a token, then the latest status of every demo pipeline:
  TOKEN=$(curl -si {base}/v3/auth/tokens -H 'Content-Type: application/json' \\
    -d '{{"auth":{{"identity":{{"methods":["password"],"password":{{"user":{{"name":"{demo["user"]}","password":"{demo["password"]}"}}}}}}}}}}' \\
    | awk 'tolower($1)=="x-subject-token:" {{print $2}}' | tr -d '\\r')
- curl -s {base}/v5/{project}/api/pipelines/status -H "X-Auth-Token: $TOKEN" \\
+ curl -s -w '\\n' {base}/v5/{project}/api/pipelines/status -H "X-Auth-Token: $TOKEN" \\
    -H 'Content-Type: application/json' -d '[{ids}]'
 
- # the official SDK (pip install huaweicloudsdkcodeartspipeline):
- CLOUD_SDK_AK={demo["ak"]} CLOUD_SDK_SK={demo["sk"]} python3 - <<'PY'
+ # the official SDK:
+ {tools}/pip install --quiet huaweicloudsdkcodeartspipeline
+ CLOUD_SDK_AK={demo["ak"]} CLOUD_SDK_SK={demo["sk"]} {tools}/python - <<'PY'
 import os
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcodeartspipeline.v2 import CodeArtsPipelineClient, BatchShowPipelinesLatestStatusRequest
@@ -238,10 +247,6 @@ print(client.batch_show_pipelines_latest_status(BatchShowPipelinesLatestStatusRe
     project_id="{project}", body=[{ids}])))
 PY
 
- # release-approval waits for a manual review (PAUSED); find the review in the run detail
- # (stages[1].jobs[0].id and .steps[0].id), then pass it:
- curl -s -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-   {base}/v5/{project}/api/pipelines/{demo["pipelines"].get("release-approval", "<id>")}/pipeline-runs/<run_id>/jobs/<job_run_id>/steps/<step_run_id>/pass
 =================================================
 """
 
