@@ -42,6 +42,9 @@ SOURCE_BUILD_KEYS = (
 TOKEN_VARIABLE = "token_variable"
 """A code source's parameter (an extension) naming the secret variable whose value is the
 token that reads the repository over https."""
+PIPELINE_FILE = "pipeline_file"
+"""A code source's parameter (an extension) naming the pipeline YAML file in the repository
+whose stages each run takes (pipelines as code)."""
 
 
 def code_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -70,6 +73,9 @@ def source_problem(
         url = params.get("git_url") or ""
         if url.startswith("-"):
             return f"{where}[{index}].params.git_url: not a repository URL"
+        pipeline_file = params.get(PIPELINE_FILE) or ""
+        if ".." in pipeline_file.split("/"):
+            return f"{where}[{index}].params.{PIPELINE_FILE}: must not have a '..' part"
         token = params.get(TOKEN_VARIABLE)
         if token is not None and token not in secrets:
             return (

@@ -20,6 +20,9 @@ PipelineName = Annotated[
 ]
 GitType = Literal["codehub", "gitee", "github", "gitcode", "gitlab", "gitea"]
 TriggerEventType = Literal["push", "merge_request", "tag_push", "issue", "note"]
+PIPELINE_FILE = r"^[^/\x00-\x1f:\\][^\x00-\x1f:\\]*$"
+"""A relative path inside a repository: no leading `/`, no control characters, `:` or `\\`
+(`engine.sources` also refuses a `..` part)."""
 BranchPattern = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 """A branch name or an fnmatch glob (`release/*`)."""
 
@@ -37,6 +40,13 @@ class CodeSourceParams(WireInput):
     token_variable: Annotated[str, StringConstraints(max_length=128)] | None = None
     """Extension: the secret variable of the pipeline whose value is the token that reads the
     repository over https (sent as an Authorization header, never shown)."""
+    pipeline_file: (
+        Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=PIPELINE_FILE)]
+        | None
+    ) = None
+    """Extension (pipelines as code): the path, in this repository, of a pipeline YAML file
+    whose stages each run takes, read at the run's commit (`.stageline/pipeline.yaml`). Only
+    the primary (first) code source's is used."""
     # artifact sources
     artifact_type: Literal["generic", "docker"] | None = None
     branch_filter: str | None = None

@@ -29,6 +29,8 @@ class PipelineSourceParams(TypedDict, total=False):
     alias: str
     token_variable: str
     """Extension: the secret variable that holds the repository's token."""
+    pipeline_file: str
+    """Extension: the pipeline YAML file in the repository whose stages each run takes."""
     artifact_type: str
     branch_filter: str
     organization: str
