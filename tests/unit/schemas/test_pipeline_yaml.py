@@ -195,9 +195,11 @@ class TestRoundTrip:
                 }
             ]
         }
-        body = {"name": "raw", "is_publish": False, "definition": json.dumps(definition)}
-        back = pipeline_from_yaml(pipeline_to_yaml(body))
-        assert parse_definition(back["definition"]) == parse_definition(body["definition"])
+        text = json.dumps(definition)
+        back = pipeline_from_yaml(
+            pipeline_to_yaml({"name": "raw", "is_publish": False, "definition": text})
+        )
+        assert parse_definition(back["definition"]) == parse_definition(text)
 
     def test_variables_keep_their_order_and_secrets_have_no_value(self) -> None:
         body = pipeline_from_yaml(EVERYTHING)
