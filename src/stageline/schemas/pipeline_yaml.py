@@ -62,6 +62,9 @@ SOURCE_PARAM_KEYS = tuple(CodeSourceParams.model_fields)
 TRIGGER_SERVER_KEYS = ("hook_id", "security_token", "callback_url")
 TRIGGER_KEYS = tuple(k for k in PipelineTrigger.model_fields if k not in TRIGGER_SERVER_KEYS)
 DEFAULT_MANIFEST = "3.0"
+KEEP_SECRET = "******"
+"""The value ShowPipelineDetail shows for a secret, which UpdatePipelineInfo reads as "keep
+the stored value": what a secret variable applied from YAML is sent with."""
 _V5_PATH = re.compile(r"^([A-Za-z_][\w.\[\]]*): ")
 
 

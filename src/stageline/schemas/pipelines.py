@@ -1,8 +1,9 @@
 """Pipeline create/update/list bodies (PipelineDTO, ListPipelineQuery)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from stageline.schemas.common import (
     MAX_INT32,
@@ -129,6 +130,45 @@ class PipelineCreate(WireInput):
     manifest_version: str = "3.0"
     group_id: CodeArtsId | None = None
     concurrency_control: ConcurrencyControl | None = None
+    yaml_content: str | None = None
+    """Pipelines as code: the whole pipeline as YAML (README, "Pipelines as code"). Given, it
+    replaces every field it describes, and the others may be left out; its secret variables
+    keep their stored values."""
+    yaml_definition: str | None = None
+    """Pipelines as code: the stages as YAML (a `stages:` document); given, it replaces
+    `definition`, which may then be left out."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, data: Any) -> Any:
+        """Read `yaml_content` / `yaml_definition` into the v5 fields. A YAML error becomes a
+        validation error whose message names the YAML's line and column."""
+        if not isinstance(data, dict):
+            return data
+        content, definition = data.get("yaml_content"), data.get("yaml_definition")
+        if not isinstance(content, str) and not isinstance(definition, str):
+            return data
+        # imported here: the YAML form is built on these very models
+        from stageline.schemas.pipeline_yaml import (
+            KEEP_SECRET,
+            definition_from_yaml,
+            pipeline_from_yaml,
+        )
+        from stageline.schemas.yaml_source import InvalidYaml
+
+        data = dict(data)
+        try:
+            if isinstance(content, str):
+                fields = pipeline_from_yaml(content)
+                for variable in fields["variables"]:
+                    if variable["is_secret"]:
+                        variable["value"] = KEEP_SECRET
+                data.update(fields)
+            if isinstance(definition, str):
+                data["definition"] = definition_from_yaml(definition)
+        except InvalidYaml as error:
+            raise PydanticCustomError("yaml", "{message}", {"message": error.message}) from None
+        return data
 
 
 SortKey = Literal["name", "create_time", "update_time"]

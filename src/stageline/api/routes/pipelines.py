@@ -73,14 +73,18 @@ def _sealed_variables(
     given: list[dict[str, Any]], stored: list[dict[str, Any]], vault: Vault
 ) -> list[dict[str, Any]]:
     """The variables to store, secret values sealed. A secret sent back with the mask that
-    ShowPipelineDetail shows keeps its stored value (sealed now if it was stored in clear)."""
+    ShowPipelineDetail shows keeps its stored value (sealed now if it was stored in clear); a
+    new one sent with the mask (a pipeline applied from YAML) starts empty."""
     previous = {v["name"]: v for v in stored if v.get("is_secret")}
-    return [
-        resealed({**v, "value": previous[v["name"]].get("value")}, vault)
-        if v.get("is_secret") and v.get("value") == SECRET_MASK and v["name"] in previous
-        else sealed(v, vault)
-        for v in given
-    ]
+    kept = []
+    for v in given:
+        if v.get("is_secret") and v.get("value") == SECRET_MASK:
+            # the mask is never a value: a secret new to the pipeline starts empty
+            stored_value = previous.get(v["name"], {}).get("value") or ""
+            kept.append(resealed({**v, "value": stored_value}, vault))
+        else:
+            kept.append(sealed(v, vault))
+    return kept
 
 
 def _replace_hooks(session: Session, pipeline: Pipeline) -> None:

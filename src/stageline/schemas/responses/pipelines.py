@@ -104,6 +104,10 @@ class PipelineDetail(TypedDict):
     definition: str
     """The stages, jobs and steps as a JSON-encoded string."""
     concurrency_control: PipelineConcurrency | None
+    yaml_content: str
+    """Pipelines as code: the whole pipeline as YAML (secret values left out)."""
+    yaml_definition: str
+    """Pipelines as code: the stages as YAML (`definition` in its YAML form)."""
     deleted: bool
     banned: bool
     subject_id: str
