@@ -77,6 +77,15 @@ class TestYamlFields:
         run_id = world.run(pipeline_id)
         assert world.wait_for(pipeline_id, run_id)["status"] == "COMPLETED"
 
+    def test_a_detail_sent_back_changed_keeps_the_change_not_its_yaml(self, world: World) -> None:
+        name = f"y-{secrets.token_hex(3)}"
+        pipeline_id = _create(world, {"yaml_content": YAML.format(name=name)}).json()["pipeline_id"]
+        detail = _detail(world, pipeline_id)
+        detail["description"] = "changed through the API"
+        url = f"{world.base}/pipelines/{pipeline_id}"
+        assert world.client.put(url, json=detail, headers=world.admin.headers).status_code == 200
+        assert _detail(world, pipeline_id)["description"] == "changed through the API"
+
     def test_yaml_definition_replaces_the_definition(self, world: World) -> None:
         stages = (
             "stages:\n  - name: S\n    jobs:\n      only:\n        steps:\n          - run: ls\n"
@@ -109,3 +118,25 @@ class TestSchemaRoute:
         etag = response.headers["etag"]
         again = world.client.get("/schemas/pipeline.json", headers={"If-None-Match": etag})
         assert again.status_code == 304
+
+
+class TestSchedulesFromYaml:
+    def test_an_unchanged_schedule_keeps_its_uuid_when_the_yaml_is_applied_again(
+        self, world: World
+    ) -> None:
+        schedule = (
+            "schedules:\n  - name: nightly\n    type: fixed\n    enable: true\n"
+            "    days_of_week: [1, 2]\n    time: '02:00'\n    time_zone: UTC\nstages:"
+        )
+        text = YAML.format(name=f"y-{secrets.token_hex(3)}").replace("stages:", schedule)
+        pipeline_id = _create(world, {"yaml_content": text}).json()["pipeline_id"]
+        [before] = _detail(world, pipeline_id)["schedules"]
+        url = f"{world.base}/pipelines/{pipeline_id}"
+        again = {"yaml_content": text.replace('echo "$GREETING"', "echo changed")}
+        assert world.client.put(url, json=again, headers=world.admin.headers).status_code == 200
+        [after] = _detail(world, pipeline_id)["schedules"]
+        assert after["uuid"] == before["uuid"]
+        moved = {"yaml_content": text.replace("'02:00'", "'03:00'")}
+        assert world.client.put(url, json=moved, headers=world.admin.headers).status_code == 200
+        [moved_schedule] = _detail(world, pipeline_id)["schedules"]
+        assert moved_schedule["uuid"] != before["uuid"]

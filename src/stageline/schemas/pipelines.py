@@ -131,12 +131,12 @@ class PipelineCreate(WireInput):
     group_id: CodeArtsId | None = None
     concurrency_control: ConcurrencyControl | None = None
     yaml_content: str | None = None
-    """Pipelines as code: the whole pipeline as YAML (README, "Pipelines as code"). Given, it
-    replaces every field it describes, and the others may be left out; its secret variables
-    keep their stored values."""
+    """Pipelines as code: the whole pipeline as YAML (README, "Pipelines as code"). Read only
+    when `definition` is left out: then it gives every field it describes, and the others may
+    be left out too; its secret variables keep their stored values."""
     yaml_definition: str | None = None
-    """Pipelines as code: the stages as YAML (a `stages:` document); given, it replaces
-    `definition`, which may then be left out."""
+    """Pipelines as code: the stages as YAML (a `stages:` document), read only when
+    `definition` is left out."""
 
     @model_validator(mode="before")
     @classmethod
@@ -146,7 +146,11 @@ class PipelineCreate(WireInput):
         if not isinstance(data, dict):
             return data
         content, definition = data.get("yaml_content"), data.get("yaml_definition")
-        if not isinstance(content, str) and not isinstance(definition, str):
+        if data.get("definition") or (
+            not isinstance(content, str) and not isinstance(definition, str)
+        ):
+            # With `definition` the v5 fields rule: a detail read, changed and sent back
+            # carries the YAML as it was read, which must not undo the change.
             return data
         # imported here: the YAML form is built on these very models
         from stageline.schemas.pipeline_yaml import (
