@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from stageline.cli.client import outcomes
+from tests.gitrepos import GitRepo
 
 from .conftest import Tenant
 from .test_cli_client import Cli
@@ -132,3 +133,57 @@ class TestApplyAndExport:
         result = admin_cli("pipeline", "apply", "-f", _write(tmp_path, text))
         assert result.returncode == outcomes.ERROR
         assert "token_variable: 'GREETING' is not a secret variable" in result.stderr
+
+
+IN_REPOSITORY = """\
+name: {name}
+sources:
+  - git_url: {url}
+    default_branch: main
+    pipeline_file: .stageline/pipeline.yaml
+stages:
+  - name: Stored
+    jobs:
+      stored:
+        steps:
+          - run: echo "the stored stages ran"
+"""
+REPOSITORY_FILE = """\
+stages:
+  - name: Build
+    jobs:
+      build:
+        steps:
+          - run: echo "{text}"
+"""
+
+
+class TestPipelineFileInTheRepository:
+    def test_a_push_that_changes_the_file_changes_the_next_run(
+        self, admin_cli: Cli, tmp_path: Path
+    ) -> None:
+        repo = GitRepo(tmp_path / "repo")
+        path = ".stageline/pipeline.yaml"
+        repo.commit("ci: build", {path: REPOSITORY_FILE.format(text="built from v1")})
+        name = f"pac-{secrets.token_hex(4)}"
+        text = IN_REPOSITORY.format(name=name, url=repo.file_url)
+        admin_cli.ok("pipeline", "apply", "-f", _write(tmp_path, text))
+
+        first = admin_cli("run", name, "--follow")
+        assert first.returncode == outcomes.OK, first.stdout + first.stderr
+        assert "[build] built from v1" in first.stdout
+        assert "stored stages" not in first.stdout
+
+        repo.commit("ci: v2", {path: REPOSITORY_FILE.format(text="built from v2")})
+        second = admin_cli("run", name, "--follow")
+        assert second.returncode == outcomes.OK, second.stdout + second.stderr
+        assert "[build] built from v2" in second.stdout
+
+        broken = REPOSITORY_FILE.format(text="x").replace("- run:", "- rum:")
+        commit = repo.commit("ci: broken", {path: broken})
+        third = admin_cli("run", name, "--follow")
+        assert third.returncode == outcomes.RUN_FAILED
+        assert (
+            f"{path} at {commit[:12]}: line 6, column 13: stages[0].jobs.build.steps[0].rum:"
+            " unknown key 'rum'"
+        ) in third.stdout
