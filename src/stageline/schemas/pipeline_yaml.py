@@ -331,14 +331,19 @@ class _Reader:
             self.origin(f"{v5}.identifier", (*path, "id"))
         stage["sequence"] = item.get("sequence", path[-1])
         self.origin(f"{v5}.sequence", (*path, "sequence"))
+        # what is empty or false is left out, as the writer leaves it out: one v5 form
         if item.get("needs") is not None:
-            stage["depends_on"] = self.names(item["needs"], (*path, "needs"))
+            needs = self.names(item["needs"], (*path, "needs"))
+            if needs:
+                stage["depends_on"] = needs
             self.origin(f"{v5}.depends_on", (*path, "needs"))
-        if item.get("always") is not None:
-            stage["run_always"] = self.flag(item["always"], (*path, "always"))
+        if item.get("always") is not None and self.flag(item["always"], (*path, "always")):
+            stage["run_always"] = True
         for key in ("pre", "post"):
             if item.get(key) is not None:
-                stage[key] = self.steps(item[key], (*path, key), f"{v5}.{key}")
+                steps = self.steps(item[key], (*path, key), f"{v5}.{key}")
+                if steps:
+                    stage[key] = steps
         if item.get("jobs") is None:
             raise self.error(path, "'jobs' is required")
         jobs_path = (*path, "jobs")
@@ -362,7 +367,9 @@ class _Reader:
         self.origin(f"{v5}.name", (*path, "name") if "name" in item else path)
         self.origin(f"{v5}.sequence", (*path, "sequence"))
         if item.get("needs") is not None:
-            job["depends_on"] = self.names(item["needs"], (*path, "needs"))
+            needs = self.names(item["needs"], (*path, "needs"))
+            if needs:
+                job["depends_on"] = needs
             self.origin(f"{v5}.depends_on", (*path, "needs"))
         if item.get("if") is not None:
             job["condition"] = item["if"]
@@ -379,8 +386,8 @@ class _Reader:
                 else resource
             )
             self.origin(f"{v5}.resource", (*path, "resource"))
-        if item.get("async") is not None:
-            job["async"] = self.flag(item["async"], (*path, "async"))
+        if item.get("async") is not None and self.flag(item["async"], (*path, "async")):
+            job["async"] = True
         if item.get("steps") is None:
             raise self.error(path, "'steps' is required")
         job["steps"] = self.steps(item["steps"], (*path, "steps"), f"{v5}.steps")

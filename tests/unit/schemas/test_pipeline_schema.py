@@ -1,13 +1,15 @@
 """The JSON Schema kept for editors agrees with the parser: what one accepts the other does."""
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
-from stageline.schemas.pipeline_yaml import json_schema_text, pipeline_from_yaml
+from stageline.schemas.pipeline_yaml import json_schema_text, pipeline_from_yaml, pipeline_to_yaml
 from stageline.schemas.yaml_source import InvalidYaml
 from tests.unit.schemas.test_pipeline_yaml import EVERYTHING, SMALL
 
@@ -31,6 +33,26 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
 def test_valid_pipelines_validate_against_the_schema(text: str) -> None:
     pipeline_from_yaml(text)
     assert _schema_errors(text) == []
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _documented() -> dict[str, str]:
+    """The pipelines the README and examples/ show: they must stay valid."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    assert blocks
+    examples = {f"README[{i}]": text for i, text in enumerate(blocks)}
+    examples.update({p.name: p.read_text() for p in sorted((ROOT / "examples").glob("*.yaml"))})
+    return examples
+
+
+@pytest.mark.parametrize(("where", "text"), list(_documented().items()))
+def test_the_documented_pipelines_are_valid_and_round_trip(where: str, text: str) -> None:
+    body = pipeline_from_yaml(text)
+    assert pipeline_from_yaml(pipeline_to_yaml(body)) == body, where
+    assert _schema_errors(text) == [], where
 
 
 INVALID = {
