@@ -7,7 +7,7 @@ One renderer per shape, shared by every endpoint that returns it (batch status, 
 from datetime import datetime, tzinfo
 from typing import Any, Protocol, cast
 
-from stageline.schemas.pipeline_yaml import dump_document, pipeline_to_yaml, stages_doc
+from stageline.schemas.pipeline_document import dump_document, pipeline_to_yaml, stages_doc
 from stageline.schemas.responses.latest_run import (
     ArtifactParams,
     BuildParams,

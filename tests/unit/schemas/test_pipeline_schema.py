@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from stageline.schemas.pipeline_yaml import json_schema_text, pipeline_from_yaml, pipeline_to_yaml
+from stageline.schemas.pipeline_document import pipeline_to_yaml
+from stageline.schemas.pipeline_yaml import json_schema_text, pipeline_from_yaml
 from stageline.schemas.yaml_source import InvalidYaml
 from tests.unit.schemas.test_pipeline_yaml import EVERYTHING, SMALL
 

@@ -7,13 +7,8 @@ from typing import Any
 import pytest
 
 from stageline.domain.pipeline import parse_definition
-from stageline.schemas.pipeline_yaml import (
-    changed_keys,
-    definition_from_yaml,
-    document_of,
-    pipeline_from_yaml,
-    pipeline_to_yaml,
-)
+from stageline.schemas.pipeline_document import changed_keys, document_of, pipeline_to_yaml
+from stageline.schemas.pipeline_yaml import definition_from_yaml, pipeline_from_yaml
 from stageline.schemas.pipelines import PipelineCreate
 from stageline.schemas.yaml_source import InvalidYaml, load
 

@@ -64,7 +64,8 @@ def apply(
     """Create the pipeline FILE describes, or update the one of its name; prints what changed:
     created, updated (which keys) or unchanged. Secret variables keep the values set through
     the API or the web UI."""
-    from stageline.schemas.pipeline_yaml import changed_keys, document_of, pipeline_from_yaml
+    from stageline.schemas.pipeline_document import changed_keys, document_of
+    from stageline.schemas.pipeline_yaml import pipeline_from_yaml
     from stageline.schemas.yaml_source import InvalidYaml
 
     text = _read(file)
@@ -108,7 +109,7 @@ def export(
     """Write PIPELINE as YAML (secret values are never written); `apply -f` of the result
     changes nothing."""
     from stageline.cli.client.references import resolve_pipeline
-    from stageline.schemas.pipeline_yaml import pipeline_to_yaml
+    from stageline.schemas.pipeline_document import pipeline_to_yaml
 
     with handled(), connect(server, project, profile) as client:
         detail = client.pipeline(resolve_pipeline(client, pipeline).id)
