@@ -6,8 +6,10 @@ import secrets
 from typing import Any
 
 from stageline.domain.pipeline import parse_definition
+from stageline.schemas.pipeline_document import document_of
 from stageline.schemas.pipeline_yaml import pipeline_from_yaml
 from tests.factories import World
+from tests.unit.schemas.test_pipeline_yaml import EVERYTHING
 
 YAML = """\
 name: {name}
@@ -106,6 +108,19 @@ class TestYamlFields:
         assert message.startswith(
             "body: line 12, column 13: stages[0].jobs.build.steps[0].rum: unknown key 'rum'"
         )
+
+
+class TestEveryFeatureThroughTheServer:
+    def test_a_pipeline_of_every_feature_reads_back_as_the_document_it_was_made_from(
+        self, world: World
+    ) -> None:
+        text = EVERYTHING.replace("name: everything", f"name: all-{secrets.token_hex(3)}")
+        text = text.replace("group_id: 0123456789abcdef0123456789abcdef\n", "")
+        response = _create(world, {"yaml_content": text})
+        assert response.status_code == 200, response.text
+        detail = _detail(world, response.json()["pipeline_id"])
+        assert document_of(detail) == document_of(pipeline_from_yaml(text))
+        assert pipeline_from_yaml(detail["yaml_content"]) == pipeline_from_yaml(text)
 
 
 class TestSchemaRoute:

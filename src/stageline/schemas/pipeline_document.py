@@ -15,7 +15,7 @@ from stageline.schemas.pipeline_yaml import (
     DEFAULT_MANIFEST,
     SOURCE_PARAM_KEYS,
     TOP_KEYS,
-    TRIGGER_SERVER_KEYS,
+    TRIGGER_KEYS,
 )
 
 
@@ -44,8 +44,8 @@ def document_of(pipeline: Mapping[str, Any]) -> dict[str, Any]:
     sources = [_source_doc(s) for s in pipeline.get("sources") or []]
     if sources:
         doc["sources"] = sources
-    triggers = [
-        {k: v for k, v in t.items() if k not in TRIGGER_SERVER_KEYS and v is not None}
+    triggers = [  # what the server adds (hook, secret, pipeline_id) is not the pipeline's
+        {k: v for k, v in t.items() if k in TRIGGER_KEYS and v is not None}
         for t in pipeline.get("triggers") or []
     ]
     if triggers:
