@@ -5,8 +5,10 @@ import secrets
 from pathlib import Path
 
 import pytest
+from huaweicloudsdkcodeartspipeline.v2 import ShowPipelineDetailRequest
 
 from stageline.cli.client import outcomes
+from stageline.schemas.pipeline_yaml import definition_from_yaml, pipeline_from_yaml
 from tests.gitrepos import GitRepo
 
 from .conftest import Tenant
@@ -94,6 +96,21 @@ class TestApplyAndExport:
         assert admin_cli.ok("pipeline", "export", name) == text
         applied = admin_cli.json("pipeline", "apply", "-f", str(exported), "--json")
         assert applied["action"] == "unchanged"
+
+    def test_the_official_sdk_reads_the_yaml_fields(
+        self, admin_cli: Cli, tenant: Tenant, tmp_path: Path
+    ) -> None:
+        name = f"pac-{secrets.token_hex(4)}"
+        text = PIPELINE.format(name=name)
+        pipeline_id = admin_cli.json("pipeline", "apply", "-f", _write(tmp_path, text), "--json")[
+            "pipeline_id"
+        ]
+        detail = tenant.client("viewer").show_pipeline_detail(
+            ShowPipelineDetailRequest(project_id=tenant.project_id, pipeline_id=pipeline_id)
+        )
+        body = pipeline_from_yaml(text)
+        assert pipeline_from_yaml(detail.yaml_content) == body
+        assert definition_from_yaml(detail.yaml_definition) == body["definition"]
 
     def test_a_secret_set_through_the_api_is_kept_by_apply(
         self, admin_cli: Cli, tenant: Tenant, tmp_path: Path
