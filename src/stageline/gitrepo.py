@@ -276,6 +276,54 @@ def commit_message(
         )
 
 
+FILE_MAX_BYTES = 1024 * 1024
+"""The largest file `read_file` reads (a pipeline file is a few kilobytes)."""
+
+
+def read_file(
+    remote: Remote,
+    commit: str,
+    path: str,
+    *,
+    scratch: Path,
+    ref: str | None = None,
+    timeout: float = RESOLVE_TIMEOUT_SECONDS,
+) -> str | None:
+    """The text of the file at `path` in `commit`, or None when the commit has no such file.
+    Fetches that one commit's trees (not its other files where the server can filter) into a
+    bare repository made under `scratch` and removed after; the file's content is fetched on
+    demand from the same remote. A server that refuses fetching by SHA is asked for `ref`."""
+    if not COMMIT_ID.fullmatch(commit):
+        raise GitError(f"cannot read '{commit[:64]}': not a commit ID")
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="file-") as bare:
+        where = Path(bare)
+        run_git(["init", "--quiet", "--bare", str(where)], timeout=timeout)
+        run_git(["remote", "add", "--", "origin", remote.url], cwd=where, timeout=timeout)
+        # a promisor remote: blobs left out by the filter are fetched when they are read
+        run_git(["config", "remote.origin.promisor", "true"], cwd=where, timeout=timeout)
+        run_git(["config", "remote.origin.partialclonefilter", "blob:none"], cwd=where)
+        fetch = ["fetch", "--quiet", "--no-tags", "--depth", "1", "--filter=blob:none", "origin"]
+        try:
+            run_git([*fetch, commit], remote=remote, cwd=where, timeout=timeout)
+        except GitError:
+            if ref is None:
+                raise
+            run_git([*fetch, ref], remote=remote, cwd=where, timeout=timeout)
+        listed = run_git(["ls-tree", "-z", commit, "--", path], cwd=where, timeout=timeout)
+        entry = listed.split("\0", 1)[0]
+        mode_type, _, name = entry.partition("\t")
+        if name != path:
+            return None
+        if mode_type.split(" ")[1:2] != ["blob"]:
+            raise GitError(f"'{path}' is not a file in commit {commit[:12]}")
+        blob = mode_type.split(" ")[2]
+        size = int(run_git(["cat-file", "-s", blob], remote=remote, cwd=where, timeout=timeout))
+        if size > FILE_MAX_BYTES:
+            raise GitError(f"'{path}' is larger than {FILE_MAX_BYTES} bytes")
+        return run_git(["cat-file", "blob", blob], remote=remote, cwd=where, timeout=timeout)
+
+
 @dataclass(frozen=True)
 class CheckoutTarget:
     """What to check out: `commit` when the run fixed it, else the head of `ref`, else that of

@@ -60,6 +60,7 @@ SDK_OPERATIONS = {
     "upload_artifact",
     "bench_limit",  # Stageline's own: not an SDK method
     "receive_webhook",  # Stageline's own: forges deliver webhooks here
+    "pipeline_schema",  # Stageline's own: the JSON Schema of the pipeline YAML, for editors
 }
 """Operation IDs are the handler names, which are the SDK's method names: they must not move."""
 GIT_URL = "https://git.example.com/openapi/app.git"

@@ -18,6 +18,7 @@ from stageline.gitrepo import (
     Remote,
     check_out,
     commit_message,
+    read_file,
     resolve_ref,
     scrub,
 )
@@ -58,6 +59,30 @@ class TestResolve:
         message = commit_message(Remote(repo.path), repo.head("main"), scratch=scratch)
         assert message == "first\n\nbody"
         assert list(scratch.iterdir()) == []  # the repository made to read it is gone
+
+
+class TestReadFile:
+    def test_a_file_is_read_as_it_was_at_each_commit(self, repo: GitRepo, tmp_path: Path) -> None:
+        first = repo.commit("one", {"ci/pipeline.yaml": "stages: []\n", "big.bin": "x" * 50_000})
+        second = repo.commit("two", {"ci/pipeline.yaml": "stages: [changed]\n"})
+        remote = Remote(repo.file_url)
+        scratch = tmp_path / "scratch"
+        assert read_file(remote, first, "ci/pipeline.yaml", scratch=scratch) == "stages: []\n"
+        assert read_file(remote, second, "ci/pipeline.yaml", scratch=scratch) == (
+            "stages: [changed]\n"
+        )
+        assert list(scratch.iterdir()) == []  # the bare repositories are removed
+
+    def test_a_missing_file_is_none_and_a_directory_an_error(
+        self, repo: GitRepo, tmp_path: Path
+    ) -> None:
+        head = repo.commit("one", {"ci/pipeline.yaml": "stages: []\n"})
+        remote = Remote(repo.path)
+        assert read_file(remote, head, "ci/other.yaml", scratch=tmp_path) is None
+        with pytest.raises(GitError, match="'ci' is not a file"):
+            read_file(remote, head, "ci", scratch=tmp_path)
+        with pytest.raises(GitError, match="not a commit ID"):
+            read_file(remote, "--upload-pack=evil", "ci", scratch=tmp_path)
 
 
 class TestCheckOut:

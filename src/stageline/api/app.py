@@ -25,6 +25,7 @@ from stageline.api.routes import (
     pipelines,
     reviews,
     runs,
+    schemas,
     status,
     tokens,
     webhooks,
@@ -197,6 +198,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         artifacts,
         tokens,
         health,
+        schemas,
         agents,
         webhooks,
     )

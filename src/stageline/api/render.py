@@ -7,6 +7,7 @@ One renderer per shape, shared by every endpoint that returns it (batch status, 
 from datetime import datetime, tzinfo
 from typing import Any, Protocol, cast
 
+from stageline.schemas.pipeline_document import dump_document, pipeline_to_yaml, stages_doc
 from stageline.schemas.responses.latest_run import (
     ArtifactParams,
     BuildParams,
@@ -149,7 +150,7 @@ class Renderer:
         """`triggers`: the pipeline's, with their secrets opened or masked for this caller."""
         # Stored as PipelineCreate's `concurrency_control.model_dump(exclude_none=True)`.
         concurrency = cast(PipelineConcurrency | None, pipeline.concurrency_control)
-        return {
+        detail: PipelineDetail = {
             "id": pipeline.id,
             "name": pipeline.name,
             "description": pipeline.description,
@@ -173,12 +174,16 @@ class Renderer:
             "group_id": pipeline.group_id,
             "definition": pipeline.definition,
             "concurrency_control": concurrency,
+            "yaml_content": "",
+            "yaml_definition": dump_document({"stages": stages_doc(pipeline.definition)}),
             "deleted": False,
             "banned": False,
             "subject_id": pipeline.id,
             "modify_url": self.modify_url(pipeline.project_id, pipeline.id),
             "detail_url": self.pipeline_url(pipeline.project_id, pipeline.id),
         }
+        detail["yaml_content"] = pipeline_to_yaml(detail)
+        return detail
 
     def pipeline_item(
         self, pipeline: Pipeline, latest: PipelineRun | None, *, project_name: str

@@ -46,7 +46,12 @@ from stageline.engine.journal import Actor, Journal
 from stageline.engine.lookups import find_pipeline
 from stageline.engine.progress import advance, condition_of
 from stageline.engine.scheduler import Executor, RunOrigin, plan_run, run_origin
-from stageline.engine.sources import SourceResolver, needs_resolving, token_values
+from stageline.engine.sources import (
+    SourceResolver,
+    needs_resolving,
+    pipeline_file_of,
+    token_values,
+)
 from stageline.engine.state import RunState
 from stageline.engine.transitions import admit, apply, apply_all, apply_run, roll_up
 from stageline.schemas.runs import RunCreate
@@ -208,7 +213,11 @@ class RunEngine:
                 event_params=event_params,
                 origin=origin,
             )
-            admitted = self._admission(session, pipeline, exclude=tree.run.id)
+            admitted = (  # a run that fails at once takes no slot of the concurrency limit
+                RunStatus.RUNNING
+                if tree.problem is not None
+                else self._admission(session, pipeline, exclude=tree.run.id)
+            )
             tree.run.run_number = pipeline_queries.next_run_number(
                 session, pipeline_id=pipeline.id, run_id=tree.run.id
             )
@@ -225,9 +234,13 @@ class RunEngine:
             run_queries.insert_run_tree(session, tree.run, tree.stages, tree.jobs, tree.steps)
             if with_run is not None:
                 with_run(session, tree.run.id)
-            if admitted != RunStatus.RUNNING:
-                _hold(state, admitted)
-            queued = advance(state)
+            if tree.problem is not None:
+                _fail_at_start(state, tree.problem)
+                queued = False
+            else:
+                if admitted != RunStatus.RUNNING:
+                    _hold(state, admitted)
+                queued = advance(state)
             journal.flush(session)
         if admitted == RunStatus.IGNORED:
             limit = (pipeline.concurrency_control or {}).get("concurrency_number")
@@ -248,8 +261,9 @@ class RunEngine:
         trigger: TriggerType,
         event_params: Mapping[str, str | None] | None,
     ) -> RunOrigin | None:
-        """The new run's sources with their commits resolved; None when there is nothing to
-        resolve (the run's transaction then plans them itself)."""
+        """The new run's sources with their commits resolved, and the pipeline file it takes
+        its stages from if the pipeline names one (read at the resolved commit); None when
+        there is nothing to resolve (the run's transaction then plans them itself)."""
         if self.resolver is None:
             return None
         with self.db.reader() as session:
@@ -257,10 +271,14 @@ class RunEngine:
             if not pipeline.sources and not request.sources:
                 return None
             origin = run_origin(pipeline, request, trigger, event_params)
-            if not needs_resolving(origin.sources):
+            path = pipeline_file_of(pipeline.sources)
+            if path is None and not needs_resolving(origin.sources):
                 return None
             tokens = token_values(origin.sources, pipeline.variables, request, self.vault)
-        return origin.resolved(self.resolver.resolve(origin.sources, tokens))
+        origin = origin.resolved(self.resolver.resolve(origin.sources, tokens))
+        if path is None:
+            return origin
+        return origin.with_file(self.resolver.read_pipeline_file(origin.sources, path, tokens))
 
     def stop_run(self, scope: RunScope, *, actor: Actor) -> None:
         """Cancel every unfinished stage, job and step; agents kill what they run when they next
@@ -405,6 +423,13 @@ class RunEngine:
             queued |= advance(state)
             running += 1
         return queued
+
+
+def _fail_at_start(state: RunState, problem: str) -> None:
+    """End a new run that cannot run (its pipeline file is missing or broken): FAILED, with
+    the problem as its message, which run detail shows."""
+    apply_run(state, RunStatus.FAILED)
+    state.run.message = problem
 
 
 def _hold(state: RunState, admitted: RunStatus) -> None:

@@ -5,7 +5,7 @@ stages and jobs) and refuses requests that name things the pipeline does not hav
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stageline.auth.vault import Vault
@@ -14,13 +14,22 @@ from stageline.domain.errors import InvalidInput, excerpt
 from stageline.domain.pipeline import PipelineSpec, StepSpec, parse_definition, parse_resource
 from stageline.domain.statuses import RunStatus, StageStatus, TriggerType
 from stageline.domain.variables import reserved, reserved_problem
-from stageline.engine.sources import code_sources, run_sources, source_problem
+from stageline.engine.sources import (
+    PIPELINE_FILE,
+    PIPELINE_FILE_COMMIT,
+    PipelineFile,
+    code_sources,
+    run_sources,
+    source_problem,
+)
 from stageline.engine.variables import resealed, sealed
 from stageline.schemas.runs import RunCreate, RunSource
 from stageline.store.ids import new_id
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
 
 ARTIFACT_PARAM_KEYS = ("version", "branch_filter", "package_name", "organization")
+NO_STAGES = '{"stages":[]}'
+"""The definition of a run whose pipeline file could not be used: it runs nothing."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,8 @@ class RunOrigin:
     build_params: dict[str, Any]
     sources: list[dict[str, Any]]
     pipeline_sources: list[dict[str, Any]]
+    pipeline_file: PipelineFile | None = None
+    """Pipelines as code: the file the run takes its stages from, read at its commit."""
 
     def resolved(self, sources: list[dict[str, Any]]) -> "RunOrigin":
         """This origin with `sources` resolved; the primary code source's commit and its
@@ -49,7 +60,20 @@ class RunOrigin:
             chosen = primary["params"].get("build_params") or {}
             params["commit_id"] = chosen.get("commit_id")
             params["message"] = chosen.get("message")
-        return RunOrigin(params, sources, self.pipeline_sources)
+        return RunOrigin(params, sources, self.pipeline_sources, self.pipeline_file)
+
+    def with_file(self, pipeline_file: PipelineFile) -> "RunOrigin":
+        """This origin taking its stages from `pipeline_file`, which the primary code source
+        records (path and commit)."""
+        sources = [dict(s) for s in self.sources]
+        primary = next(iter(code_sources(sources)), None)
+        if primary is not None:
+            primary["params"] = {
+                **primary["params"],
+                PIPELINE_FILE: pipeline_file.path,
+                PIPELINE_FILE_COMMIT: pipeline_file.commit,
+            }
+        return replace(self, sources=sources, pipeline_file=pipeline_file)
 
 
 def run_origin(
@@ -75,6 +99,8 @@ class RunTree:
     stages: list[StageRun]
     jobs: list[JobRun]
     steps: list[StepRun]
+    problem: str | None = None
+    """Why the run fails as soon as it is made (its pipeline file cannot be used)."""
 
 
 def resolve_variables(
@@ -228,10 +254,18 @@ def plan_run(
     caller fills in its run_number and admits it (which may hold it back instead). `origin`
     is what the caller resolved before its transaction, used if the pipeline's sources are
     still those it was planned from."""
-    spec = parse_definition(pipeline.definition)
-    chosen_stages, chosen_jobs = _selection(spec, request)
     if origin is None or origin.pipeline_sources != pipeline.sources:
+        pipeline_file = origin.pipeline_file if origin is not None else None
         origin = run_origin(pipeline, request, trigger, event_params)
+        if pipeline_file is not None:
+            origin = origin.with_file(pipeline_file)
+    definition = pipeline.definition
+    if origin.pipeline_file is not None:
+        definition = origin.pipeline_file.definition or NO_STAGES
+    spec = parse_definition(definition)
+    # a run whose pipeline file cannot be used has no stages to choose from: it fails at once
+    broken = origin.pipeline_file is not None and origin.pipeline_file.problem is not None
+    chosen_stages, chosen_jobs = (set[str](), set[str]()) if broken else _selection(spec, request)
     run = PipelineRun(
         id=new_id(),
         pipeline_id=pipeline.id,
@@ -246,11 +280,12 @@ def plan_run(
         artifact_params=_artifact_params(pipeline.sources),
         sources=origin.sources,
         variables=resolve_variables(pipeline.variables, request, vault),
-        definition=pipeline.definition,
+        definition=definition,
         start_time=now,
         updated_at=now,
     )
-    tree = RunTree(run=run, stages=[], jobs=[], steps=[])
+    problem = origin.pipeline_file.problem if origin.pipeline_file is not None else None
+    tree = RunTree(run=run, stages=[], jobs=[], steps=[], problem=problem)
     for stage_spec in spec.stages:
         # A stage whose jobs were all left out is itself left out (planned UNSELECTED).
         stage_selected = stage_spec.identifier in chosen_stages and (

@@ -10,6 +10,7 @@ why it fails.
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,12 @@ from stageline.gitrepo import (
     RefKind,
     Remote,
     commit_message,
+    read_file,
     resolve_ref,
 )
+from stageline.schemas.pipeline_yaml import definition_from_yaml
 from stageline.schemas.runs import RunCreate, RunSource
+from stageline.schemas.yaml_source import InvalidYaml
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +46,35 @@ SOURCE_BUILD_KEYS = (
 TOKEN_VARIABLE = "token_variable"
 """A code source's parameter (an extension) naming the secret variable whose value is the
 token that reads the repository over https."""
+PIPELINE_FILE = "pipeline_file"
+"""A code source's parameter (an extension) naming the pipeline YAML file in the repository
+whose stages each run takes (pipelines as code)."""
+
+
+PIPELINE_FILE_COMMIT = "pipeline_file_commit"
+"""What a run records on its primary code source, beside `pipeline_file`: the commit the
+pipeline file was read at."""
 
 
 def code_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in sources if s.get("type") == "code"]
+
+
+def pipeline_file_of(pipeline_sources: list[dict[str, Any]]) -> str | None:
+    """The pipeline file the pipeline's primary code source names (pipelines as code)."""
+    primary = next(iter(code_sources(pipeline_sources)), None)
+    return (primary["params"].get(PIPELINE_FILE) or None) if primary is not None else None
+
+
+@dataclass(frozen=True)
+class PipelineFile:
+    """A run's pipeline file: read at `commit`, its stages as a `definition`, or the
+    `problem` (with the file's line and column when it is the YAML's) that fails the run."""
+
+    path: str
+    commit: str | None
+    definition: str | None
+    problem: str | None = None
 
 
 def source_problem(
@@ -70,6 +99,9 @@ def source_problem(
         url = params.get("git_url") or ""
         if url.startswith("-"):
             return f"{where}[{index}].params.git_url: not a repository URL"
+        pipeline_file = params.get(PIPELINE_FILE) or ""
+        if ".." in pipeline_file.split("/"):
+            return f"{where}[{index}].params.{PIPELINE_FILE}: must not have a '..' part"
         token = params.get(TOKEN_VARIABLE)
         if token is not None and token not in secrets:
             return (
@@ -225,6 +257,38 @@ class SourceResolver:
                 ref=ref or "HEAD",
                 timeout=self.timeout_seconds,
             )
+
+    def read_pipeline_file(
+        self, sources: list[dict[str, Any]], path: str, tokens: Mapping[str, str]
+    ) -> PipelineFile:
+        """The pipeline file at the commit the run's primary code source resolved to. Never
+        raises: what goes wrong is the `problem` the run fails with."""
+        primary = next(iter(code_sources(sources)), None)
+        params = primary["params"] if primary is not None else {}
+        chosen = params.get("build_params") or {}
+        commit = chosen.get("commit_id")
+        if not params.get("git_url") or not commit:
+            return PipelineFile(
+                path, None, None, f"{path}: the repository could not be read (see the log)"
+            )
+        remote = Remote(params["git_url"], tokens.get(params.get(TOKEN_VARIABLE) or ""))
+        try:
+            text = read_file(
+                remote,
+                commit,
+                path,
+                scratch=self.scratch,
+                ref=source_ref(chosen) or "HEAD",
+                timeout=self.timeout_seconds,
+            )
+        except GitError as error:
+            return PipelineFile(path, commit, None, f"{path} at {commit[:12]}: {error}")
+        if text is None:
+            return PipelineFile(path, commit, None, f"{path}: no such file at {commit[:12]}")
+        try:
+            return PipelineFile(path, commit, definition_from_yaml(text))
+        except InvalidYaml as error:
+            return PipelineFile(path, commit, None, f"{path} at {commit[:12]}: {error.message}")
 
 
 def refuse_bad_sources(sources: list[dict[str, Any]], declared: list[dict[str, Any]]) -> None:

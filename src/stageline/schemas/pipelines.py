@@ -1,8 +1,9 @@
 """Pipeline create/update/list bodies (PipelineDTO, ListPipelineQuery)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from stageline.schemas.common import (
     MAX_INT32,
@@ -20,6 +21,9 @@ PipelineName = Annotated[
 ]
 GitType = Literal["codehub", "gitee", "github", "gitcode", "gitlab", "gitea"]
 TriggerEventType = Literal["push", "merge_request", "tag_push", "issue", "note"]
+PIPELINE_FILE = r"^[^/\x00-\x1f:\\][^\x00-\x1f:\\]*$"
+"""A relative path inside a repository: no leading `/`, no control characters, `:` or `\\`
+(`engine.sources` also refuses a `..` part)."""
 BranchPattern = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 """A branch name or an fnmatch glob (`release/*`)."""
 
@@ -37,6 +41,13 @@ class CodeSourceParams(WireInput):
     token_variable: Annotated[str, StringConstraints(max_length=128)] | None = None
     """Extension: the secret variable of the pipeline whose value is the token that reads the
     repository over https (sent as an Authorization header, never shown)."""
+    pipeline_file: (
+        Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=PIPELINE_FILE)]
+        | None
+    ) = None
+    """Extension (pipelines as code): the path, in this repository, of a pipeline YAML file
+    whose stages each run takes, read at the run's commit (`.stageline/pipeline.yaml`). Only
+    the primary (first) code source's is used."""
     # artifact sources
     artifact_type: Literal["generic", "docker"] | None = None
     branch_filter: str | None = None
@@ -119,6 +130,49 @@ class PipelineCreate(WireInput):
     manifest_version: str = "3.0"
     group_id: CodeArtsId | None = None
     concurrency_control: ConcurrencyControl | None = None
+    yaml_content: str | None = None
+    """Pipelines as code: the whole pipeline as YAML (README, "Pipelines as code"). Read only
+    when `definition` is left out: then it gives every field it describes, and the others may
+    be left out too; its secret variables keep their stored values."""
+    yaml_definition: str | None = None
+    """Pipelines as code: the stages as YAML (a `stages:` document), read only when
+    `definition` is left out."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, data: Any) -> Any:
+        """Read `yaml_content` / `yaml_definition` into the v5 fields. A YAML error becomes a
+        validation error whose message names the YAML's line and column."""
+        if not isinstance(data, dict):
+            return data
+        content, definition = data.get("yaml_content"), data.get("yaml_definition")
+        if data.get("definition") or (
+            not isinstance(content, str) and not isinstance(definition, str)
+        ):
+            # With `definition` the v5 fields rule: a detail read, changed and sent back
+            # carries the YAML as it was read, which must not undo the change.
+            return data
+        # imported here: the YAML form is built on these very models
+        from stageline.schemas.pipeline_yaml import (
+            KEEP_SECRET,
+            definition_from_yaml,
+            pipeline_from_yaml,
+        )
+        from stageline.schemas.yaml_source import InvalidYaml
+
+        data = dict(data)
+        try:
+            if isinstance(content, str):
+                fields = pipeline_from_yaml(content)
+                for variable in fields["variables"]:
+                    if variable["is_secret"]:
+                        variable["value"] = KEEP_SECRET
+                data.update(fields)
+            if isinstance(definition, str):
+                data["definition"] = definition_from_yaml(definition)
+        except InvalidYaml as error:
+            raise PydanticCustomError("yaml", "{message}", {"message": error.message}) from None
+        return data
 
 
 SortKey = Literal["name", "create_time", "update_time"]

@@ -36,7 +36,7 @@ def _stored_fields(body: PipelineCreate) -> dict[str, Any]:
     """Validate what a PipelineDTO says and turn it into column values (secret values still in
     clear: `_sealed_variables` seals them)."""
     parse_definition(body.definition)
-    schedules = [{**s, "uuid": s.get("uuid") or new_id()} for s in body.schedules]
+    schedules = _schedules_with_ids(body.schedules, [])
     parse_schedules(schedules)
     names: set[str] = set()
     variables = []
@@ -73,14 +73,47 @@ def _sealed_variables(
     given: list[dict[str, Any]], stored: list[dict[str, Any]], vault: Vault
 ) -> list[dict[str, Any]]:
     """The variables to store, secret values sealed. A secret sent back with the mask that
-    ShowPipelineDetail shows keeps its stored value (sealed now if it was stored in clear)."""
+    ShowPipelineDetail shows keeps its stored value (sealed now if it was stored in clear); a
+    new one sent with the mask (a pipeline applied from YAML) starts empty."""
     previous = {v["name"]: v for v in stored if v.get("is_secret")}
-    return [
-        resealed({**v, "value": previous[v["name"]].get("value")}, vault)
-        if v.get("is_secret") and v.get("value") == SECRET_MASK and v["name"] in previous
-        else sealed(v, vault)
-        for v in given
-    ]
+    kept = []
+    for v in given:
+        if v.get("is_secret") and v.get("value") == SECRET_MASK:
+            # the mask is never a value: a secret new to the pipeline starts empty
+            stored_value = previous.get(v["name"], {}).get("value") or ""
+            kept.append(resealed({**v, "value": stored_value}, vault))
+        else:
+            kept.append(sealed(v, vault))
+    return kept
+
+
+def _schedules_with_ids(
+    given: list[dict[str, Any]], stored: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each schedule with its uuid: the one it was sent with; else that of an equal stored
+    schedule (a pipeline applied from YAML has none, and an unchanged schedule must keep its
+    planned slots); else a new one."""
+    taken = {s["uuid"] for s in given if s.get("uuid")}
+    result = []
+    for schedule in given:
+        uuid = schedule.get("uuid")
+        if not uuid:
+            content = {k: v for k, v in schedule.items() if k != "uuid"}
+            uuid = (
+                next(
+                    (
+                        old["uuid"]
+                        for old in stored
+                        if old.get("uuid") not in taken
+                        and {k: v for k, v in old.items() if k != "uuid"} == content
+                    ),
+                    None,
+                )
+                or new_id()
+            )
+            taken.add(uuid)
+        result.append({**schedule, "uuid": uuid})
+    return result
 
 
 def _replace_hooks(session: Session, pipeline: Pipeline) -> None:
@@ -199,6 +232,7 @@ def update_pipeline_info(
             fields["variables"], pipeline.variables, services.vault
         )
         fields["triggers"] = stored_triggers(body.triggers, pipeline.triggers, services.vault)
+        fields["schedules"] = _schedules_with_ids(body.schedules, pipeline.schedules)
         fields.update(updater_id=caller.principal.user_id, updated_at=now)
         pipeline_queries.update_pipeline(session, pipeline, fields)
         _replace_hooks(session, pipeline)

@@ -152,6 +152,9 @@ def _follow(
         print_json(_summary(run.label, detail))
     else:
         console.print(f"{run.label} {status}")
+        if status == RunStatus.FAILED and detail.get("message"):
+            # why the run itself failed (its pipeline file, for one), not one of its jobs
+            console.print(str(detail["message"]), markup=False, highlight=False)
         if status == RunStatus.PAUSED:
             console.print(f"waits on a manual review: `stageline approve {run.label}`")
     raise typer.Exit(code=outcomes.exit_code(status))

@@ -171,6 +171,12 @@ class ApiClient:
     def pipeline(self, pipeline_id: str) -> PipelineDetail:
         return cast(PipelineDetail, self._json("GET", f"{self._v5}/{pipeline_id}"))
 
+    def create_pipeline(self, body: dict[str, Any]) -> str:
+        return str(self._json("POST", self._v5, body=body)["pipeline_id"])
+
+    def update_pipeline(self, pipeline_id: str, body: dict[str, Any]) -> None:
+        self._send("PUT", f"{self._v5}/{pipeline_id}", body=body)
+
     def latest_status(self, pipeline_ids: list[str]) -> list[PipelineLatestRun]:
         """Batch status, asked in slices the server accepts."""
         found: list[PipelineLatestRun] = []

@@ -1,7 +1,7 @@
 """The client commands, for `cli.main` to add to the `stageline` program: importing the modules
 registers their commands on `session.app`."""
 
-from stageline.cli.client import account, actions, views
+from stageline.cli.client import account, actions, pipeline_files, views
 from stageline.cli.client.session import PASSWORD_RULE, app, json_before_command, wants_json
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "actions",
     "app",
     "json_before_command",
+    "pipeline_files",
     "views",
     "wants_json",
 ]

@@ -3,7 +3,8 @@
 one line on stderr and an exit code (never a traceback).
 
 The commands are in `account` (login, logout), `views` (status, pipelines, runs) and `actions`
-(run, logs, stop, retry, approve, refuse), all registered on `app`.
+(run, logs, stop, retry, approve, refuse) and `pipeline_files` (pipeline apply, export), all
+registered on `app`.
 """
 
 import json

@@ -29,6 +29,8 @@ class PipelineSourceParams(TypedDict, total=False):
     alias: str
     token_variable: str
     """Extension: the secret variable that holds the repository's token."""
+    pipeline_file: str
+    """Extension: the pipeline YAML file in the repository whose stages each run takes."""
     artifact_type: str
     branch_filter: str
     organization: str
@@ -102,6 +104,10 @@ class PipelineDetail(TypedDict):
     definition: str
     """The stages, jobs and steps as a JSON-encoded string."""
     concurrency_control: PipelineConcurrency | None
+    yaml_content: str
+    """Pipelines as code: the whole pipeline as YAML (secret values left out)."""
+    yaml_definition: str
+    """Pipelines as code: the stages as YAML (`definition` in its YAML form)."""
     deleted: bool
     banned: bool
     subject_id: str
