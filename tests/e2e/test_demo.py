@@ -28,6 +28,7 @@ from .conftest import (
 )
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
+REPOSITORY = Path(__file__).parent.parent.parent
 
 
 @pytest.fixture
@@ -129,3 +130,39 @@ def _banner_text(log: str) -> str:
     start = log.index("================ Stageline demo")
     end = log.index("=================================================", start + 50)
     return log[start:end]
+
+
+@pytest.mark.slow
+def test_the_readme_five_commands_reach_a_green_run(
+    demo_server: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The README's "from zero" block, against the demo server `make run` started (its first
+    command), with the password typed in as the README says the login asks for it."""
+    base_url, demo = demo_server
+    readme = (REPOSITORY / "README.md").read_text()
+    section = readme.split("## From zero to a green run in five commands", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = block.splitlines()
+    assert commands[0].startswith("make run")
+    assert len(commands) == 5
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGELINE_")}
+    env["STAGELINE_CONFIG"] = str(tmp_path / "cli-config.toml")
+    outputs = []
+    for command in commands[1:]:
+        command = command.replace("http://127.0.0.1:8080", base_url)
+        command = command.replace("<project_id>", demo["project_id"])
+        result = subprocess.run(
+            ["bash", "-e", "-c", command],
+            input=demo["password"] + "\n",
+            cwd=REPOSITORY,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=POLL_TIMEOUT,
+            check=False,
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        outputs.append(result.stdout)
+    assert outputs[1].startswith("created pipeline hello-yaml")
+    assert outputs[2].rstrip().endswith("hello-yaml#1 COMPLETED")
+    assert "hello-yaml" in outputs[3]
