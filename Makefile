@@ -34,11 +34,13 @@ serve: $(RUNTIME_STAMP) ## serve without demo data (settings from STAGELINE_* va
 migrate: $(RUNTIME_STAMP) ## bring the configured database's schema up to date
 	$(BIN)/stageline migrate
 
-test: $(DEV_STAMP) ## run the whole suite on SQLite and PostgreSQL
-	$(BIN)/python -m pytest
+TEST_WORKERS ?= 2
+
+test: $(DEV_STAMP) ## run the whole suite on SQLite and PostgreSQL (TEST_WORKERS=… processes, default 2)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-sqlite: $(DEV_STAMP) ## run the suite on SQLite only
-	$(BIN)/python -m pytest -k "not postgresql"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -k "not postgresql"
 
 lint: $(DEV_STAMP) ## ruff lint, format check and the import-linter layer contracts
 	$(BIN)/ruff check src tests bench tools

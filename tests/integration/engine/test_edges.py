@@ -57,7 +57,9 @@ def _cases(tables: dict[Intent, dict[Any, frozenset[Any]]], kinds: tuple[str, ..
     return [
         pytest.param(kind, intent, before, after, id=f"{kind}-{intent.value}-{before}->{after}")
         for intent, table in tables.items()
-        for before, targets in table.items()
+        # Sorted: the tables are built from sets, and every test process (one per CPU under
+        # `make test`) must collect the same cases in the same order.
+        for before, targets in sorted(table.items(), key=lambda edge: str(edge[0]))
         if before is not None
         for after in sorted(targets)
         for kind in kinds
@@ -249,13 +251,17 @@ def test_every_edge_is_covered() -> None:
     stage_edges = sum(
         len(targets)
         for table in (STAGE_EDGES, STAGE_RETRY_EDGES, STAGE_REDISPATCH_EDGES)
-        for before, targets in table.items()
+        # Sorted: the tables are built from sets, and every test process (one per CPU under
+        # `make test`) must collect the same cases in the same order.
+        for before, targets in sorted(table.items(), key=lambda edge: str(edge[0]))
         if before is not None
     )
     run_edges = sum(
         len(targets)
         for table in (RUN_EDGES, RUN_RETRY_EDGES)
-        for before, targets in table.items()
+        # Sorted: the tables are built from sets, and every test process (one per CPU under
+        # `make test`) must collect the same cases in the same order.
+        for before, targets in sorted(table.items(), key=lambda edge: str(edge[0]))
         if before is not None
     )
     assert len(STAGE_CASES) == len(KINDS) * stage_edges
