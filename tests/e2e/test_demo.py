@@ -4,9 +4,11 @@ A new user's first look: the demo pipelines run at start-up with the built-in ag
 the demo repository under the data directory and show its commit in batch status.
 """
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -42,7 +44,12 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     command = [sys.executable, "-m", "stageline", "serve", "--demo", "--port", str(port)]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         _wait_until_healthy(process, base_url, log_path)
@@ -50,6 +57,10 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         yield base_url, demo
     finally:
         _stop(process)
+        # The demo's two-minute job may outlast the server's graceful stop: take its built-in
+        # agent (and that job) down with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow
