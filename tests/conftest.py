@@ -199,9 +199,3 @@ def git_repo(tmp_path: Path) -> GitRepo:
     repo = GitRepo(tmp_path / "repo")
     repo.commit("initial commit", {"README.md": "hello from main\n"})
     return repo
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that wait minutes go first: parallel workers (`make test`) then run them beside
-    the rest instead of after it."""
-    items.sort(key=lambda item: item.get_closest_marker("minutes") is None)

@@ -33,7 +33,7 @@ from tests.e2e.conftest import _server_env, _stop, _wait_until_healthy, free_por
 from tests.e2e.processes import admin_cli, wait_until
 from tests.factories import definition, shell_job, stage
 
-pytestmark = [pytest.mark.slow, pytest.mark.minutes]
+pytestmark = pytest.mark.slow
 
 MINUTE_MS = 60_000
 SLOTS = 3
