@@ -35,11 +35,12 @@ REPOSITORY = Path(__file__).parent.parent.parent
 
 @pytest.fixture
 def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A server on SQLite in a fresh data directory, started as `make run` starts it."""
+    """A server on SQLite in a fresh data directory, started as `make run` starts it: from the
+    directory that holds the data directory, named by its default relative path."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path / "data"
-    env = _server_env(data_dir, base_url)
+    data_dir = tmp_path / ".stageline"
+    env = _server_env(Path(".stageline"), base_url)
     log_path = tmp_path / "server.log"
     command = [sys.executable, "-m", "stageline", "serve", "--demo", "--port", str(port)]
     with log_path.open("wb") as log_file:
@@ -49,6 +50,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            cwd=tmp_path,
             start_new_session=True,
         )
     try:

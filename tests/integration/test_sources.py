@@ -348,6 +348,8 @@ class TestTokens:
                 [{"name": "APP_REPO_URL", "value": "x"}],
                 "variables[0].name:",
             ),
+            ([code_source(".stageline/demo-repos/app.git")], [], "sources[0].params.git_url:"),
+            ([code_source("repos/app.git")], [], "sources[0].params.git_url:"),
         ],
     )
     def test_a_pipeline_with_a_bad_source_is_refused_naming_the_field(

@@ -122,7 +122,8 @@ DEMO_PIPELINES: dict[str, list[dict[str, Any]]] = {
 
 def _demo_repository(settings: Settings, name: str) -> str:
     """A bare repository with one commit on `main`, made once; its path."""
-    bare = settings.data_dir / "demo-repos" / f"{name}.git"
+    # Absolute: the server and the agent resolve a repository's path from other directories.
+    bare = (settings.data_dir / "demo-repos" / f"{name}.git").resolve()
     if (bare / "HEAD").exists():
         return str(bare)
     with tempfile.TemporaryDirectory(dir=settings.data_dir) as work:

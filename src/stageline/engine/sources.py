@@ -77,6 +77,15 @@ class PipelineFile:
     problem: str | None = None
 
 
+def _relative_path(url: str) -> bool:
+    """Whether git would read `url` as a relative local path: no `scheme://`, no scp-like
+    `host:path` (a colon before any slash), and no leading slash."""
+    if "://" in url or url.startswith("/"):
+        return False
+    colon, slash = url.find(":"), url.find("/")
+    return colon == -1 or (slash != -1 and slash < colon)
+
+
 def source_problem(
     sources: list[dict[str, Any]], declared: list[dict[str, Any]], *, where: str = "sources"
 ) -> str | None:
@@ -99,6 +108,11 @@ def source_problem(
         url = params.get("git_url") or ""
         if url.startswith("-"):
             return f"{where}[{index}].params.git_url: not a repository URL"
+        if _relative_path(url):
+            return (
+                f"{where}[{index}].params.git_url: a local repository needs an absolute path"
+                " (a relative one means another place on the server and on each agent)"
+            )
         pipeline_file = params.get(PIPELINE_FILE) or ""
         if ".." in pipeline_file.split("/"):
             return f"{where}[{index}].params.{PIPELINE_FILE}: must not have a '..' part"
