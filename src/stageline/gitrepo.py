@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -240,6 +240,39 @@ def resolve_ref(
     return commit
 
 
+@contextlib.contextmanager
+def _one_commit(
+    remote: Remote,
+    commit: str,
+    *,
+    scratch: Path,
+    ref: str | None,
+    timeout: float,
+    blobs_on_demand: bool,
+) -> Iterator[Path]:
+    """A bare repository made under `scratch` (and removed after) holding `commit` fetched
+    alone: without its trees (`blobs_on_demand` False), or with its trees and with the remote
+    as a promisor, so that a file's content is fetched when it is read. A server that refuses
+    fetching by SHA is asked for `ref` instead, which must still point at `commit`."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="commit-") as bare:
+        where = Path(bare)
+        run_git(["init", "--quiet", "--bare", str(where)], timeout=timeout)
+        run_git(["remote", "add", "--", "origin", remote.url], cwd=where, timeout=timeout)
+        if blobs_on_demand:
+            run_git(["config", "remote.origin.promisor", "true"], cwd=where, timeout=timeout)
+            run_git(["config", "remote.origin.partialclonefilter", "blob:none"], cwd=where)
+        only = "--filter=blob:none" if blobs_on_demand else "--filter=tree:0"
+        fetch = ["fetch", "--quiet", "--no-tags", "--depth", "1", only, "origin"]
+        try:
+            run_git([*fetch, commit], remote=remote, cwd=where, timeout=timeout)
+        except GitError:
+            if ref is None:
+                raise
+            run_git([*fetch, ref], remote=remote, cwd=where, timeout=timeout)
+        yield where
+
+
 def commit_message(
     remote: Remote,
     commit: str,
@@ -248,32 +281,12 @@ def commit_message(
     ref: str | None = None,
     timeout: float = RESOLVE_TIMEOUT_SECONDS,
 ) -> str:
-    """A commit's whole message, read by fetching that one commit (without its files) into a
-    bare repository made for the purpose under `scratch` and removed after. A server that
-    refuses fetching by SHA is asked for `ref` instead, which must still point at `commit`."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="message-") as bare:
-        where = Path(bare)
-        run_git(["init", "--quiet", "--bare", str(where)], timeout=timeout)
-        fetch = [
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--depth",
-            "1",
-            "--filter=tree:0",
-            "--",
-            remote.url,
-        ]
-        try:
-            run_git([*fetch, commit], remote=remote, cwd=where, timeout=timeout)
-        except GitError:
-            if ref is None:
-                raise
-            run_git([*fetch, ref], remote=remote, cwd=where, timeout=timeout)
-        return run_git(["log", "-1", "--format=%B", commit], cwd=where, timeout=timeout).rstrip(
-            "\n"
-        )
+    """A commit's whole message, read by fetching that one commit without its files."""
+    with _one_commit(
+        remote, commit, scratch=scratch, ref=ref, timeout=timeout, blobs_on_demand=False
+    ) as where:
+        message = run_git(["log", "-1", "--format=%B", commit], cwd=where, timeout=timeout)
+    return message.rstrip("\n")
 
 
 FILE_MAX_BYTES = 1024 * 1024
@@ -290,26 +303,13 @@ def read_file(
     timeout: float = RESOLVE_TIMEOUT_SECONDS,
 ) -> str | None:
     """The text of the file at `path` in `commit`, or None when the commit has no such file.
-    Fetches that one commit's trees (not its other files where the server can filter) into a
-    bare repository made under `scratch` and removed after; the file's content is fetched on
-    demand from the same remote. A server that refuses fetching by SHA is asked for `ref`."""
+    Fetches that one commit's trees, then only that file's content (where the server can
+    filter)."""
     if not COMMIT_ID.fullmatch(commit):
         raise GitError(f"cannot read '{commit[:64]}': not a commit ID")
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="file-") as bare:
-        where = Path(bare)
-        run_git(["init", "--quiet", "--bare", str(where)], timeout=timeout)
-        run_git(["remote", "add", "--", "origin", remote.url], cwd=where, timeout=timeout)
-        # a promisor remote: blobs left out by the filter are fetched when they are read
-        run_git(["config", "remote.origin.promisor", "true"], cwd=where, timeout=timeout)
-        run_git(["config", "remote.origin.partialclonefilter", "blob:none"], cwd=where)
-        fetch = ["fetch", "--quiet", "--no-tags", "--depth", "1", "--filter=blob:none", "origin"]
-        try:
-            run_git([*fetch, commit], remote=remote, cwd=where, timeout=timeout)
-        except GitError:
-            if ref is None:
-                raise
-            run_git([*fetch, ref], remote=remote, cwd=where, timeout=timeout)
+    with _one_commit(
+        remote, commit, scratch=scratch, ref=ref, timeout=timeout, blobs_on_demand=True
+    ) as where:
         listed = run_git(["ls-tree", "-z", commit, "--", path], cwd=where, timeout=timeout)
         entry = listed.split("\0", 1)[0]
         mode_type, _, name = entry.partition("\t")
