@@ -7,12 +7,13 @@ when that is created) through a temporary file renamed over the old one: a reade
 half a file, and the mode never depends on the umask.
 """
 
-import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+
+import tomli_w
 
 from stageline.cli.client.errors import ConfigError
 from stageline.files import PRIVATE_FILE, private_dir
@@ -83,19 +84,13 @@ def load(path: Path | None = None) -> Config:
     return Config(path, profiles)
 
 
-def _toml_string(value: str) -> str:
-    # A JSON string is a TOML basic string (same quotes, same escapes), once DEL, which JSON
-    # leaves as it is and TOML forbids, is escaped too.
-    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
 def _dump(config: Config) -> str:
-    lines = ["# Written by `stageline login`; holds credentials: keep it private (mode 0600).", ""]
-    for name, profile in sorted(config.profiles.items()):
-        lines.append(f"[profiles.{_toml_string(name)}]")
-        lines.extend(f"{k} = {_toml_string(v)}" for k, v in asdict(profile).items() if v)
-        lines.append("")
-    return "\n".join(lines)
+    profiles = {
+        name: {key: value for key, value in asdict(profile).items() if value}
+        for name, profile in sorted(config.profiles.items())
+    }
+    header = "# Written by `stageline login`; holds credentials: keep it private (mode 0600).\n\n"
+    return header + tomli_w.dumps({"profiles": profiles})
 
 
 def save(config: Config) -> None:
