@@ -6,8 +6,9 @@ from typing import Any
 
 from stageline.engine.journal import DAY_MS, prune_change_log
 from stageline.store.database import Database
-from stageline.store.feed import Change, ChangeFeed
+from stageline.store.feed import ChangeFeed
 from stageline.store.queries import changes as change_queries
+from stageline.store.queries.changes import Change
 from tests.factories import World, definition, shell_job, stage
 
 
@@ -110,7 +111,7 @@ class TestRetention:
         assert pruned > 0
         with db.connection() as connection:
             assert change_queries.latest_seq(connection) == newest
-            assert change_queries.changes_after(connection, after_seq=0)[0][0] == newest
+            assert change_queries.changes_after(connection, after_seq=0)[0].seq == newest
 
 
 class TestFeed:
@@ -121,7 +122,10 @@ class TestFeed:
 
         def listen(changes: list[Change]) -> None:
             heard.extend(changes)
-            if any(c[1] == pipeline_id and c[2] == "job" and c[3] == "QUEUED" for c in changes):
+            if any(
+                c.pipeline_id == pipeline_id and c.entity == "job" and c.to_status == "QUEUED"
+                for c in changes
+            ):
                 queued.set()
 
         feed = ChangeFeed(Database(world.settings.effective_database_url))
@@ -133,5 +137,5 @@ class TestFeed:
         finally:
             feed.stop()
             feed.db.dispose()
-        seqs = [c[0] for c in heard]
+        seqs = [c.seq for c in heard]
         assert seqs == sorted(seqs)

@@ -13,6 +13,7 @@ from stageline.api.claim_signal import ClaimSignal
 from stageline.api.deps import Services
 from stageline.api.errors import MAX_BODY_BYTES, RequestIdMiddleware, install_error_handlers
 from stageline.api.flat_routes import add_routes
+from stageline.api.live import LiveChanges
 from stageline.api.logins import Logins
 from stageline.api.openapi import DocumentedAPI
 from stageline.api.render import Renderer
@@ -27,6 +28,7 @@ from stageline.api.routes import (
     runs,
     schemas,
     status,
+    status_stream,
     tokens,
     webhooks,
 )
@@ -121,6 +123,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         clock=clock,
         vault=vault,
         webhooks=Webhooks(engine, vault),
+        live=LiveChanges(),
     )
 
 
@@ -163,6 +166,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             stack.callback(firing.stop)
             feed = ChangeFeed(database)
             feed.subscribe(services.claim_signal.on_changes)
+            feed.subscribe(services.live.on_changes)
             feed.start()
             stack.callback(feed.stop)
             stack.callback(services.log_tail.stop)
@@ -191,6 +195,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         add_routes(app, bench.router)
     modules = (
         status,
+        status_stream,
         pipelines,
         runs,
         history,

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 
 from stageline.domain.statuses import STAGE_WAITING_FOR_AGENT
-from stageline.store.feed import Change
+from stageline.store.queries.changes import Change
 
 Listener = tuple[asyncio.AbstractEventLoop, asyncio.Event]
 
@@ -41,5 +41,5 @@ class ClaimSignal:
 
     def on_changes(self, changes: list[Change]) -> None:
         """A change feed subscriber: wake the claims when any job was queued."""
-        if any(e == "job" and status in STAGE_WAITING_FOR_AGENT for _, _, e, status in changes):
+        if any(c.entity == "job" and c.to_status in STAGE_WAITING_FOR_AGENT for c in changes):
             self.notify()

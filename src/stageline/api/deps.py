@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.client_address import client_address
+from stageline.api.live import LiveChanges
 from stageline.api.logins import Logins
 from stageline.api.render import Renderer
 from stageline.api.status_cache import LatestRuns, LogTail
@@ -48,6 +49,7 @@ class Services:
     clock: Clock
     vault: Vault
     webhooks: Webhooks
+    live: LiveChanges
 
 
 def _services(request: Request) -> Services:

@@ -14,11 +14,10 @@ from typing import Any
 
 from stageline.store.database import Database
 from stageline.store.queries import changes as change_queries
+from stageline.store.queries.changes import Change
 
 log = logging.getLogger(__name__)
 
-Change = tuple[int, str, str, str]
-"""(seq, pipeline_id, entity, to_status)."""
 Subscriber = Callable[[list[Change]], None]
 POLL_SECONDS = 0.2
 """How often SQLite's log is tailed; PostgreSQL is woken by NOTIFY and checks once a second."""

@@ -8,7 +8,7 @@ once it commits. On SQLite writers are serialized anyway (BEGIN IMMEDIATE).
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.orm import Session
@@ -107,16 +107,51 @@ def prune_changes(session: Session, *, before: int, batch: int = 10_000) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def changes_after(
-    connection: Connection, *, after_seq: int, limit: int = 1000
-) -> list[tuple[int, str, str, str]]:
-    """(seq, pipeline_id, entity, to_status) of the changes after `after_seq`, oldest first."""
+class Change(NamedTuple):
+    """One committed status change, as the live feed delivers it."""
+
+    seq: int
+    project_id: str
+    pipeline_id: str
+    run_id: str | None
+    entity: str
+    entity_id: str
+    to_status: str
+
+
+_CHANGE_COLUMNS = (
+    StatusChange.seq,
+    StatusChange.project_id,
+    StatusChange.pipeline_id,
+    StatusChange.run_id,
+    StatusChange.entity,
+    StatusChange.entity_id,
+    StatusChange.to_status,
+)
+
+
+def changes_after(connection: Connection, *, after_seq: int, limit: int = 1000) -> list[Change]:
+    """The changes after `after_seq`, oldest first."""
     query = (
-        select(
-            StatusChange.seq, StatusChange.pipeline_id, StatusChange.entity, StatusChange.to_status
-        )
+        select(*_CHANGE_COLUMNS)
         .where(StatusChange.seq > after_seq)
         .order_by(StatusChange.seq)
         .limit(limit)
     )
-    return [(row[0], row[1], row[2], row[3]) for row in connection.execute(query)]
+    return [Change(*row) for row in connection.execute(query)]
+
+
+def pipelines_changed_after(
+    connection: Connection, *, after_seq: int, pipeline_ids: Sequence[str]
+) -> set[str] | None:
+    """Which of these pipelines changed after `after_seq`; None when the log no longer reaches
+    back that far (it was pruned), so that any of them may have."""
+    oldest = connection.execute(select(func.min(StatusChange.seq))).scalar_one()
+    if oldest is None or oldest > after_seq + 1:
+        return None
+    query = (
+        select(StatusChange.pipeline_id)
+        .distinct()
+        .where(StatusChange.seq > after_seq, StatusChange.pipeline_id.in_(pipeline_ids))
+    )
+    return set(connection.scalars(query))
