@@ -65,8 +65,10 @@ class ChangeFeed:
             return
         with self._listening() as connection:
             while not self._stop.is_set():
-                for _ in connection.notifies(timeout=1.0, stop_after=BATCH):
-                    pass  # one read catches up with every change they announce
+                # Back at the first notification (with any already pending), or after a
+                # second without one: one read catches up with every change announced.
+                for _ in connection.notifies(timeout=1.0, stop_after=1):
+                    pass
                 yield
 
     @contextlib.contextmanager
