@@ -88,14 +88,14 @@ def request_bodies(dataset: Dataset, *, batch: int, count: int, seed: int) -> li
     return bodies
 
 
-def prepare_database(options: BenchOptions) -> None:
+def prepare_database(database_url: str) -> None:
     """An empty, migrated database: the bench wipes the one it is given."""
-    url = make_url(normalize_url(options.database_url))
+    url = make_url(normalize_url(database_url))
     if url.get_backend_name() == "sqlite" and url.database:
         for suffix in ("", "-wal", "-shm"):
             Path(url.database + suffix).unlink(missing_ok=True)
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    db = Database(options.database_url)
+    db = Database(database_url)
     if "alembic_version" in inspect(db.engine).get_table_names():
         migrate.downgrade(db.engine, "base")
     migrate.upgrade(db.engine)
@@ -151,7 +151,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
             else "not pinned"
         )
     )
-    prepare_database(options)
+    prepare_database(options.database_url)
     settings = Settings(database_url=options.database_url, secret_key=BENCH_SECRET)
     db = Database(options.database_url)
     generator = Generator(db, settings, seed=options.seed, stages=options.stages)
