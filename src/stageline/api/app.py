@@ -6,6 +6,7 @@ from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
 
 from stageline import __version__
 from stageline.api.body_limit import BodyLimit, RouteLimit
@@ -16,12 +17,14 @@ from stageline.api.flat_routes import add_routes
 from stageline.api.logins import Logins
 from stageline.api.openapi import DocumentedAPI
 from stageline.api.render import Renderer
+from stageline.api.request_metrics import HttpMetrics, RequestMetrics
 from stageline.api.routes import (
     agents,
     artifacts,
     bench,
     health,
     history,
+    metrics,
     pipelines,
     reviews,
     runs,
@@ -37,6 +40,7 @@ from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.journal import prune_change_log
 from stageline.engine.leadership import Leadership
+from stageline.engine.metrics import EngineMetrics
 from stageline.engine.reports import LogLimits
 from stageline.engine.runs import RunEngine
 from stageline.engine.schedules import LEASE_NAME, ScheduleFirer
@@ -103,7 +107,10 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
     latest_runs = LatestRuns(renderer)
     vault = Vault(settings.master_secret())
     resolver = SourceResolver(settings.git_scratch_dir, settings.git_timeout_seconds)
-    engine = RunEngine(db, clock=clock, vault=vault, resolver=resolver)
+    registry = CollectorRegistry()
+    engine = RunEngine(
+        db, clock=clock, vault=vault, resolver=resolver, metrics=EngineMetrics(registry)
+    )
     claim_signal = ClaimSignal()
     engine.on_queued = claim_signal.notify
     return Services(
@@ -121,6 +128,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         clock=clock,
         vault=vault,
         webhooks=Webhooks(engine, vault),
+        registry=registry,
     )
 
 
@@ -184,6 +192,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         BodyLimit, max_bytes=MAX_BODY_BYTES, route_limits=[_artifact_upload_limit(settings)]
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestMetrics, metrics=HttpMetrics(services.registry))
     # FastAPI tries the routes in the order they were added, and batch status is first. The
     # benchmark's limit route stands for batch status minus the database, so it is tried first
     # too: otherwise it would pay for passing every other route.
@@ -201,6 +210,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         schemas,
         agents,
         webhooks,
+        metrics,
     )
     for module in modules:
         add_routes(app, module.router)
