@@ -12,6 +12,7 @@ from stageline import __version__
 from stageline.api.body_limit import BodyLimit, RouteLimit
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.deps import Services
+from stageline.api.docs_pages import add_docs_pages
 from stageline.api.errors import MAX_BODY_BYTES, RequestIdMiddleware, install_error_handlers
 from stageline.api.flat_routes import add_routes
 from stageline.api.logins import Logins
@@ -183,7 +184,10 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # pages that load nothing from elsewhere instead: add_docs_pages
+        redoc_url=None,
     )
+    add_docs_pages(app)
     app.state.services = services
     app.state.after_start = []
     install_error_handlers(app)
@@ -214,8 +218,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     )
     for module in modules:
         add_routes(app, module.router)
-    # FastAPI added the documentation's routes (/docs, /openapi.json, …) when the app was made,
-    # ahead of ours: every API request would try them first. Ours first; no path is in both.
+    # FastAPI and add_docs_pages added the documentation's routes (/openapi.json, /docs, …)
+    # when the app was made, ahead of ours: every API request would try them first. Ours
+    # first; no path is in both.
     app.router.routes.sort(key=lambda route: not isinstance(route, APIRoute))
     return app
 
