@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stageline.engine.metrics import NAMESPACE
 
 UNMATCHED = "unmatched"
-"""The route label of a request no route matched (a 404): one series for every such path."""
+"""The route label of a request answered before a route matched it (a 404 for an unknown path,
+a 413 that Content-Length announced): one series for every such path."""
 OTHER_METHOD = "other"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Methods with a label of their own; a client may send any word as a method."""
