@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     """How long the server waits for a repository when it fixes a new run's commit (`git
     ls-remote`, reading the commit's message); past it the run starts with no commit and its
     jobs' checkout says why."""
+    metrics_token: str = ""
+    """When set, GET /metrics answers only requests with `Authorization: Bearer <token>`, from
+    anywhere; when empty, only clients on loopback (a Prometheus on the same host, or one whose
+    scrapes a trusted proxy on loopback forwards from loopback)."""
     bench_routes: bool = False
     """Serve the benchmark's limit route (`make bench` turns it on; never in production)."""
 

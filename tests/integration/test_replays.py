@@ -258,14 +258,16 @@ def test_exactly_the_state_changing_routes_refuse_a_replay(app: FastAPI) -> None
     assert once == CHANGES
     assert repeatable.isdisjoint(once)
     assert {"report_events", "heartbeat", "batch_show_pipelines_latest_status"} <= repeatable
-    # All but the token and health routes, the webhook (its secret is its credential) and the
-    # pipeline file's JSON Schema (public, for editors).
+    # All but the token and health routes, the webhook (its secret is its credential), the
+    # pipeline file's JSON Schema (public, for editors) and the metrics (loopback or their own
+    # bearer token, api.routes.metrics).
     unauthenticated = {r.name for r in routes} - once - repeatable
     assert unauthenticated == {
         "keystone_create_token",
         "health",
         "receive_webhook",
         "pipeline_schema",
+        "metrics",
     }
 
 

@@ -6,23 +6,27 @@ from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
 
 from stageline import __version__
 from stageline.api.body_limit import BodyLimit, RouteLimit
 from stageline.api.claim_signal import ClaimSignal
 from stageline.api.deps import Services
+from stageline.api.docs_pages import add_docs_pages
 from stageline.api.errors import MAX_BODY_BYTES, RequestIdMiddleware, install_error_handlers
 from stageline.api.flat_routes import add_routes
 from stageline.api.live import LiveChanges
 from stageline.api.logins import Logins
 from stageline.api.openapi import DocumentedAPI
 from stageline.api.render import Renderer
+from stageline.api.request_metrics import HttpMetrics, RequestMetrics
 from stageline.api.routes import (
     agents,
     artifacts,
     bench,
     health,
     history,
+    metrics,
     pipelines,
     reviews,
     runs,
@@ -39,6 +43,7 @@ from stageline.engine.clock import Clock, system_clock
 from stageline.engine.dispatcher import Dispatcher, LeasePolicy
 from stageline.engine.journal import prune_change_log
 from stageline.engine.leadership import Leadership
+from stageline.engine.metrics import EngineMetrics
 from stageline.engine.reports import LogLimits
 from stageline.engine.runs import RunEngine
 from stageline.engine.schedules import LEASE_NAME, ScheduleFirer
@@ -105,7 +110,10 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
     latest_runs = LatestRuns(renderer)
     vault = Vault(settings.master_secret())
     resolver = SourceResolver(settings.git_scratch_dir, settings.git_timeout_seconds)
-    engine = RunEngine(db, clock=clock, vault=vault, resolver=resolver)
+    registry = CollectorRegistry()
+    engine = RunEngine(
+        db, clock=clock, vault=vault, resolver=resolver, metrics=EngineMetrics(registry)
+    )
     claim_signal = ClaimSignal()
     engine.on_queued = claim_signal.notify
     return Services(
@@ -124,6 +132,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         vault=vault,
         webhooks=Webhooks(engine, vault),
         live=LiveChanges(),
+        registry=registry,
     )
 
 
@@ -179,7 +188,10 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # pages that load nothing from elsewhere instead: add_docs_pages
+        redoc_url=None,
     )
+    add_docs_pages(app)
     app.state.services = services
     app.state.after_start = []
     install_error_handlers(app)
@@ -188,6 +200,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         BodyLimit, max_bytes=MAX_BODY_BYTES, route_limits=[_artifact_upload_limit(settings)]
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestMetrics, metrics=HttpMetrics(services.registry))
     # FastAPI tries the routes in the order they were added, and batch status is first. The
     # benchmark's limit route stands for batch status minus the database, so it is tried first
     # too: otherwise it would pay for passing every other route.
@@ -206,11 +219,13 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         schemas,
         agents,
         webhooks,
+        metrics,
     )
     for module in modules:
         add_routes(app, module.router)
-    # FastAPI added the documentation's routes (/docs, /openapi.json, …) when the app was made,
-    # ahead of ours: every API request would try them first. Ours first; no path is in both.
+    # FastAPI and add_docs_pages added the documentation's routes (/openapi.json, /docs, …)
+    # when the app was made, ahead of ours: every API request would try them first. Ours
+    # first; no path is in both.
     app.router.routes.sort(key=lambda route: not isinstance(route, APIRoute))
     return app
 

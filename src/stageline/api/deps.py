@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from stageline.api.claim_signal import ClaimSignal
@@ -50,6 +51,8 @@ class Services:
     vault: Vault
     webhooks: Webhooks
     live: LiveChanges
+    registry: CollectorRegistry
+    """What this process counts for GET /metrics (`api.scrape`)."""
 
 
 def _services(request: Request) -> Services:

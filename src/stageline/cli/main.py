@@ -112,6 +112,7 @@ def serve(
     import uvicorn
 
     from stageline.api.app import create_app
+    from stageline.api.scrape import share_between_workers
     from stageline.cli.http_server import uvicorn_options
     from stageline.files import private_dir
 
@@ -138,6 +139,8 @@ def serve(
             for name, value in {**overrides, "database_url": database_url}.items():
                 if value is not None:
                     os.environ[f"STAGELINE_{name.upper()}"] = str(value)
+            # Metrics of all workers are added up from files, in a directory of this server's.
+            share_between_workers(settings.data_dir / "metrics" / str(settings.port))
             uvicorn.run(
                 "stageline.api.app:worker_app",
                 factory=True,

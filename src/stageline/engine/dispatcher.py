@@ -249,7 +249,10 @@ class Dispatcher:
             if job is None:
                 return None
             job.message = without_wait(job.message)  # it no longer waits
-            return build_assignment(session, job, self.policy, self.engine.vault)
+            assignment = build_assignment(session, job, self.policy, self.engine.vault)
+            queued_at = job.queued_at
+        self.engine.metrics.count_claim(queued_at=queued_at, claimed_at=now)
+        return assignment
 
     def report(self, job_run_id: str, batch: EventBatch) -> EventsApplied:
         """Apply the events of `batch` not applied before, in order; renew the lease. The

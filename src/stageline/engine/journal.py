@@ -45,6 +45,10 @@ class Journal:
     now: int
     actor: Actor
     rows: list[dict[str, Any]] = field(default_factory=list)
+    written: list[dict[str, Any]] = field(default_factory=list)
+    """What `flush` appended: once the transaction has committed, what it changed (metrics)."""
+    triggers: dict[str, str] = field(default_factory=dict)
+    """The trigger type of each run a change was recorded for."""
 
     def record(
         self,
@@ -54,6 +58,7 @@ class Journal:
         before: str | None,
         after: str,
     ) -> None:
+        self.triggers[run.id] = run.trigger_type
         self.rows.append(
             {
                 "project_id": run.project_id,
@@ -93,6 +98,7 @@ class Journal:
         if self.rows:
             session.flush()
             change_queries.append_changes(session, self.rows)
+            self.written += self.rows
             self.rows = []
 
 

@@ -44,6 +44,7 @@ from stageline.domain.transitions import Intent
 from stageline.engine.clock import Clock, system_clock
 from stageline.engine.journal import Actor, Journal
 from stageline.engine.lookups import find_pipeline
+from stageline.engine.metrics import EngineMetrics
 from stageline.engine.progress import advance, condition_of
 from stageline.engine.scheduler import Executor, RunOrigin, plan_run, run_origin
 from stageline.engine.sources import (
@@ -94,8 +95,11 @@ class RunEngine:
         clock: Clock = system_clock,
         vault: Vault | None = None,
         resolver: SourceResolver | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.db = db
+        self.metrics = metrics or EngineMetrics()
+        """Counts what this process's committed transactions changed (`engine.metrics`)."""
         self.resolver = resolver
         """Fixes the commit of a new run's code sources; None (benchmarks) leaves it as the
         request or event gave it."""
@@ -136,6 +140,7 @@ class RunEngine:
                 yield state
                 queued = self._settle(state, was_active=was_active)
             journal.flush(session)
+        self.metrics.count_committed(journal)
         if queued:
             self.wake()
 
@@ -242,6 +247,7 @@ class RunEngine:
                     _hold(state, admitted)
                 queued = advance(state)
             journal.flush(session)
+        self.metrics.count_committed(journal)
         if admitted == RunStatus.IGNORED:
             limit = (pipeline.concurrency_control or {}).get("concurrency_number")
             raise RunNotAccepted(
@@ -312,6 +318,7 @@ class RunEngine:
             schedule_queries.delete_schedule_plans(session, pipeline_ids=[pipeline_id])
             journal.record_deletion(project_id=project_id, pipeline_id=pipeline_id)
             journal.flush(session)
+        self.metrics.count_committed(journal)
 
     def retry_run(self, scope: RunScope, *, job_run_ids: list[str] | None, actor: Actor) -> None:
         """Run the failed (or canceled) jobs again inside the same run and run number: those in

@@ -3,7 +3,7 @@
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,12 @@ def list_agents_seen(session: Session, *, since: int) -> list[tuple[str, str, li
         BuildAgent.last_seen_at >= since
     )
     return [(name, pool, list(labels or ())) for name, pool, labels in session.execute(query)]
+
+
+def count_agents_seen(session: Session, *, since: int) -> int:
+    """How many agents were seen at or after `since`."""
+    query = select(func.count()).where(BuildAgent.last_seen_at >= since)
+    return int(session.scalar(query) or 0)
 
 
 def delete_agents_gone(session: Session, *, before: int) -> int:

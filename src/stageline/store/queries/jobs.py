@@ -4,7 +4,7 @@ jobs that wait for an agent."""
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, case, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from stageline.domain.statuses import STAGE_WAITING_FOR_AGENT
@@ -146,6 +146,12 @@ def list_waiting_jobs(session: Session) -> list[WaitingJob]:
         WaitingJob(id_, run_id, status, pool, tuple(labels or ()), queued_at, timeout, message)
         for id_, run_id, status, pool, labels, queued_at, timeout, message in session.execute(query)
     ]
+
+
+def count_waiting_jobs(session: Session) -> int:
+    """How many queued jobs no agent has claimed yet (those `list_waiting_jobs` lists)."""
+    query = select(func.count()).where(JobRun.status.in_(CLAIMABLE), JobRun.claimed_by.is_(None))
+    return int(session.scalar(query) or 0)
 
 
 def update_wait_message(
