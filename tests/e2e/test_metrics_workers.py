@@ -55,6 +55,7 @@ def test_the_counts_of_every_worker_add_up(workers_server: Server) -> None:
         sent += 1
 
     counts = per_worker(directory)
-    assert len(counts) == 2
+    # Other processes of the server (the executor) may keep files too, but serve no requests.
+    assert sum(count > 0 for count in counts) == 2
     for _ in range(4):  # each scrape, whichever worker answers it, tells the sum
         assert scraped(workers_server) == before + sent == sum(counts)
