@@ -89,6 +89,14 @@ CALLER_ERRORS = error_responses(401, 403, 404, 429)
 """Of every v5 router: its routes authenticate the caller (which may have to wait after failed
 signatures) and check a role on the path's project, which must exist (`api.deps.requires`)."""
 
+ETAG_HEADER = {
+    "description": "A strong tag of the body: send it back in If-None-Match to be answered 304"
+    " while nothing changed.",
+    "schema": {"type": "string"},
+}
+CONDITIONAL_GET = {"ETag": ETAG_HEADER}
+"""The headers of a feed's 200 that may be polled conditionally."""
+
 REQUEST_ID_HEADER = {
     "description": "The request's ID, in every answer; quote it to the operator.",
     "schema": {"type": "string"},

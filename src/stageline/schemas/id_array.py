@@ -45,3 +45,18 @@ def parse_id_array(body: bytes, *, content_type: str, limit: int) -> list[str]:
         if _ID.match(value) is None:
             raise InvalidInput(f"body[{index}]: {excerpt(value)!r} does not match {ID_PATTERN}")
     return list(dict.fromkeys(ids))
+
+
+def parse_id_list(text: str, *, name: str, limit: int) -> list[str]:
+    """The IDs of a comma-separated query parameter (`pipeline_ids=a,b`), each once, in order of
+    first occurrence, by the body's rules: `InvalidInput` naming the element (`name[1]`). An
+    empty value is no IDs, as `[]` is."""
+    if not text:
+        return []
+    ids = text.split(",")
+    if len(ids) > limit:
+        raise InvalidInput(f"{name}: at most {limit} pipeline IDs per request, got {len(ids)}")
+    for index, value in enumerate(ids):
+        if _ID.fullmatch(value) is None:
+            raise InvalidInput(f"{name}[{index}]: {excerpt(value)!r} does not match {ID_PATTERN}")
+    return list(dict.fromkeys(ids))

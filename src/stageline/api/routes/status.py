@@ -1,17 +1,48 @@
-"""POST /v5/{project_id}/api/pipelines/status — the latest run of many pipelines at once."""
+"""Batch status: POST /v5/{project_id}/api/pipelines/status — the latest run of many pipelines at
+once — and its GET form for pollers and dashboards, with an ETag and 304s."""
 
-from fastapi import Request
+from typing import Annotated
+
+import orjson
+from fastapi import Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from stageline.api.deps import Services, ServicesDep, ViewerCaller
-from stageline.api.openapi import error_responses
+from stageline.api.deps import Caller, FeedReader, Services, ServicesDep, ViewerCaller
+from stageline.api.etags import conditional, etag_of
+from stageline.api.openapi import CONDITIONAL_GET, error_responses
 from stageline.api.routing import v5_router
 from stageline.api.status_cache import Entry
-from stageline.schemas.id_array import ID_ARRAY_SCHEMA, parse_id_array
+from stageline.schemas.feed_filters import NO_FILTERS, FeedFilters, parse_feed_filters
+from stageline.schemas.id_array import ID_ARRAY_SCHEMA, parse_id_array, parse_id_list
 from stageline.schemas.responses.latest_run import PipelineLatestRun
+from stageline.store.queries import feeds as feed_queries
 
 router = v5_router()
+
+JSON = "application/json"
+ANSWER = {
+    "model": list[PipelineLatestRun],
+    "description": "The latest run (on `branch`, if given) of each requested pipeline that has"
+    " one and whose status is among `status`, if given, in request order; a pipeline without"
+    " runs, unknown or deleted is absent.",
+}
+BRANCH_PARAMETER = {
+    "name": "branch",
+    "in": "query",
+    "required": False,
+    "description": "Answer each pipeline's latest run that built this branch (its"
+    " build_params.target_branch) instead of its latest run.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+STATUS_PARAMETER = {
+    "name": "status",
+    "in": "query",
+    "required": False,
+    "description": "Comma-separated run statuses (COMPLETED, RUNNING, FAILED, CANCELED, PAUSED,"
+    " SUSPEND, IGNORED): only pipelines whose latest run is in one of them.",
+    "schema": {"type": "string"},
+}
 
 
 # The body is joined from pre-rendered elements (api.status_cache), never re-serialised: the
@@ -19,18 +50,15 @@ router = v5_router()
 @router.post(
     "/v5/{project_id}/api/pipelines/status",
     responses={
-        200: {
-            "model": list[PipelineLatestRun],
-            "description": "The latest run of each requested pipeline that has one, in request"
-            " order; a pipeline without runs, unknown or deleted is absent.",
-        },
+        200: {**ANSWER, "headers": {"ETag": CONDITIONAL_GET["ETag"]}},
         **error_responses(400, 415),
     },
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": ID_ARRAY_SCHEMA}},
-        }
+        },
+        "parameters": [BRANCH_PARAMETER, STATUS_PARAMETER],
     },
 )
 async def batch_show_pipelines_latest_status(
@@ -42,21 +70,90 @@ async def batch_show_pipelines_latest_status(
     (`LatestRuns`) once the change log's tail, read after the request arrived, says so
     (`LogTail`). The database is never read on the event loop, so one slow statement never holds
     up the other requests this process serves.
+
+    The answer carries an ETag, but a POST's `If-None-Match` is not honoured: RFC 9110 would
+    have it answered 412, which tells a poller nothing. Conditional polling is the GET's.
     """
     wanted = parse_id_array(
         await request.body(),
         content_type=request.headers.get("content-type", ""),
         limit=services.settings.batch_max_ids,
     )
+    filters = parse_feed_filters(request.query_params) if request.scope["query_string"] else None
+    body = await latest_runs_body(caller, services, wanted, filters or NO_FILTERS)
+    return Response(body, media_type=JSON, headers={"ETag": etag_of(body)})
+
+
+@router.get(
+    "/v5/{project_id}/api/pipelines/status",
+    responses={
+        200: {**ANSWER, "headers": CONDITIONAL_GET},
+        304: {"description": "Nothing changed since the ETag sent in If-None-Match; no body."},
+        **error_responses(400),
+    },
+    openapi_extra={"parameters": [BRANCH_PARAMETER, STATUS_PARAMETER]},
+)
+async def show_pipelines_latest_status(
+    caller: FeedReader,
+    services: ServicesDep,
+    request: Request,
+    pipeline_ids: Annotated[
+        str,
+        Query(
+            description="Comma-separated pipeline IDs (each 32 letters and digits), as many as"
+            " the POST's body may hold; empty for none."
+        ),
+    ],
+) -> Response:
+    """The POST's answer for a GET, so that a dashboard can poll it conditionally: the ETag of
+    the answer sent back in `If-None-Match` is answered 304, with no body, while nothing changed.
+    Feed tokens (`?token=`) are accepted here, as on the other feeds."""
+    wanted = parse_id_list(pipeline_ids, name="pipeline_ids", limit=services.settings.batch_max_ids)
+    filters = parse_feed_filters(request.query_params)
+    body = await latest_runs_body(caller, services, wanted, filters)
+    return conditional(request, body, media_type=JSON, headers={"Cache-Control": "no-cache"})
+
+
+async def latest_runs_body(
+    caller: Caller, services: Services, wanted: list[str], filters: FeedFilters
+) -> bytes:
+    """The JSON array of the wanted pipelines' latest runs, filtered."""
+    if filters.branch is not None:
+        elements = await run_in_threadpool(_on_branch, services, caller.project_id, wanted, filters)
+        return b"[" + b",".join(elements) + b"]"
     latest_runs = services.latest_runs
     mark, generation = await services.log_tail.fresh()
     found, missing = latest_runs.lookup(wanted)
     if missing:
         found |= await run_in_threadpool(_render, services, missing, mark, generation)
-    elements = latest_runs.assemble(caller.project_id, wanted, found)
-    return Response(b"[" + b",".join(elements) + b"]", media_type="application/json")
+    elements = latest_runs.assemble(caller.project_id, wanted, found, filters.statuses)
+    return b"[" + b",".join(elements) + b"]"
 
 
 def _render(services: Services, missing: list[str], mark: int, generation: int) -> dict[str, Entry]:
     with services.db.connection() as connection:
         return services.latest_runs.render(connection, missing, mark, generation)
+
+
+def _on_branch(
+    services: Services, project_id: str, wanted: list[str], filters: FeedFilters
+) -> list[bytes]:
+    """Read and render each pipeline's latest run on the branch. Not cached: the change log
+    says which pipelines changed, not on which branch, and a branch's answer is one indexed
+    probe per pipeline."""
+    assert filters.branch is not None
+    with services.db.connection() as connection:
+        rows = feed_queries.latest_runs_on_branch(
+            connection, project_id=project_id, pipeline_ids=wanted, branch=filters.branch
+        )
+    by_pipeline = {
+        row.pipeline_id: row
+        for row in rows
+        if filters.statuses is None or row.status in filters.statuses
+    }
+    renderer = services.renderer
+    return [
+        orjson.dumps(renderer.latest_run(by_pipeline[pipeline_id]))
+        for pipeline_id in wanted
+        if pipeline_id in by_pipeline
+    ]
