@@ -3,6 +3,8 @@
 A poller that sends back the ETag it was given is answered 304 with no body while nothing
 changed: the same freshness, a fraction of the bytes. The tag is a hash of the body itself, so
 every server process gives the same body the same tag with nothing to share or remember.
+Batch answers are hashed from their elements' digests, kept beside the cached elements, so a
+tag costs a hash of 20 bytes per element rather than of the whole body.
 """
 
 import hashlib
@@ -13,8 +15,22 @@ from starlette.responses import Response
 
 
 def etag_of(body: bytes) -> str:
-    """A strong tag: 128 bits of BLAKE2b of the body (a microsecond for a batch answer)."""
-    return f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    """A strong tag: 128 bits of SHA-1 of the body (SHA-1 because processors hash it fastest;
+    a tag guards against no adversary, it tells versions apart)."""
+    return f'"{hashlib.sha1(body, usedforsecurity=False).hexdigest()[:32]}"'
+
+
+def element_digest(element: bytes) -> bytes:
+    """What an element of a JSON array contributes to the array's tag (`etag_of_elements`),
+    computed once when the element is rendered."""
+    return hashlib.sha1(element, usedforsecurity=False).digest()
+
+
+def etag_of_elements(digests: list[bytes]) -> str:
+    """The strong tag of a JSON array from its elements' digests, in order: as a hash of the
+    body it changes whenever a byte of the body does, but it hashes 20 bytes per element
+    instead of the whole answer (a hundred rendered runs are about 100 kB)."""
+    return etag_of(b"".join(digests))
 
 
 def none_match(header: str, etag: str) -> bool:
@@ -28,11 +44,16 @@ def none_match(header: str, etag: str) -> bool:
 
 
 def conditional(
-    request: Request, body: bytes, *, media_type: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    body: bytes,
+    *,
+    media_type: str,
+    headers: Mapping[str, str] | None = None,
+    etag: str | None = None,
 ) -> Response:
-    """200 with the body and its ETag, or 304 with the same headers and no body when the
-    request's `If-None-Match` lists that tag."""
-    etag = etag_of(body)
+    """200 with the body and its ETag (`etag_of(body)` unless given), or 304 with the same
+    headers and no body when the request's `If-None-Match` lists that tag."""
+    etag = etag or etag_of(body)
     sent = {**(headers or {}), "ETag": etag}
     wanted = request.headers.get("if-none-match")
     if wanted is not None and none_match(wanted, etag):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Connection
 
+from stageline.api.etags import element_digest
 from stageline.api.render import Renderer
 from stageline.store.database import Database
 from stageline.store.queries import changes as change_queries
@@ -43,6 +44,8 @@ class Entry:
     """The change log's high-water mark read before the rows this was rendered from."""
     status: str | None = None
     """The run's status, which the `status=` filter asks about; None with no element."""
+    digest: bytes = b""
+    """`etags.element_digest` of the element: an answer's ETag hashes these, not its body."""
 
 
 class LatestRuns:
@@ -89,18 +92,18 @@ class LatestRuns:
         pipeline_ids: Sequence[str],
         found: dict[str, Entry],
         statuses: frozenset[str] | None = None,
-    ) -> list[bytes]:
-        """The elements of the project's pipelines among `found`, in request order; only those
-        whose run is in `statuses` when given."""
+    ) -> list[Entry]:
+        """The entries with an element of the project's pipelines among `found`, in request
+        order; only those whose run is in `statuses` when given."""
         if statuses is None:
             return [
-                entry.element
+                entry
                 for pipeline_id in pipeline_ids
                 if (entry := found[pipeline_id]).element is not None
                 and entry.project_id == project_id
             ]
         return [
-            entry.element
+            entry
             for pipeline_id in pipeline_ids
             if (entry := found[pipeline_id]).element is not None
             and entry.project_id == project_id
@@ -163,7 +166,8 @@ class LatestRuns:
             project_id, run_id = latest.get(pipeline_id, (None, None))
             element = rendered.get(run_id) if run_id is not None else None
             status = statuses.get(run_id) if run_id is not None else None
-            fresh[pipeline_id] = Entry(project_id, element, mark, status)
+            digest = element_digest(element) if element is not None else b""
+            fresh[pipeline_id] = Entry(project_id, element, mark, status, digest)
         return fresh
 
     def _keep(self, fresh: dict[str, Entry], generation: int) -> None:

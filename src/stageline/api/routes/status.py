@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stageline.api.deps import Caller, FeedReader, Services, ServicesDep, ViewerCaller
-from stageline.api.etags import conditional, etag_of
+from stageline.api.etags import conditional, element_digest, etag_of_elements
 from stageline.api.openapi import CONDITIONAL_GET, error_responses
 from stageline.api.routing import v5_router
 from stageline.api.status_cache import Entry
@@ -80,8 +80,8 @@ async def batch_show_pipelines_latest_status(
         limit=services.settings.batch_max_ids,
     )
     filters = parse_feed_filters(request.query_params) if request.scope["query_string"] else None
-    body = await latest_runs_body(caller, services, wanted, filters or NO_FILTERS)
-    return Response(body, media_type=JSON, headers={"ETag": etag_of(body)})
+    body, etag = await latest_runs_body(caller, services, wanted, filters or NO_FILTERS)
+    return Response(body, media_type=JSON, headers={"ETag": etag})
 
 
 @router.get(
@@ -110,24 +110,29 @@ async def show_pipelines_latest_status(
     Feed tokens (`?token=`) are accepted here, as on the other feeds."""
     wanted = parse_id_list(pipeline_ids, name="pipeline_ids", limit=services.settings.batch_max_ids)
     filters = parse_feed_filters(request.query_params)
-    body = await latest_runs_body(caller, services, wanted, filters)
-    return conditional(request, body, media_type=JSON, headers={"Cache-Control": "no-cache"})
+    body, etag = await latest_runs_body(caller, services, wanted, filters)
+    return conditional(
+        request, body, media_type=JSON, headers={"Cache-Control": "no-cache"}, etag=etag
+    )
 
 
 async def latest_runs_body(
     caller: Caller, services: Services, wanted: list[str], filters: FeedFilters
-) -> bytes:
-    """The JSON array of the wanted pipelines' latest runs, filtered."""
+) -> tuple[bytes, str]:
+    """The JSON array of the wanted pipelines' latest runs, filtered, and its ETag."""
     if filters.branch is not None:
         elements = await run_in_threadpool(_on_branch, services, caller.project_id, wanted, filters)
-        return b"[" + b",".join(elements) + b"]"
-    latest_runs = services.latest_runs
-    mark, generation = await services.log_tail.fresh()
-    found, missing = latest_runs.lookup(wanted)
-    if missing:
-        found |= await run_in_threadpool(_render, services, missing, mark, generation)
-    elements = latest_runs.assemble(caller.project_id, wanted, found, filters.statuses)
-    return b"[" + b",".join(elements) + b"]"
+        digests = [element_digest(element) for element in elements]
+    else:
+        latest_runs = services.latest_runs
+        mark, generation = await services.log_tail.fresh()
+        found, missing = latest_runs.lookup(wanted)
+        if missing:
+            found |= await run_in_threadpool(_render, services, missing, mark, generation)
+        entries = latest_runs.assemble(caller.project_id, wanted, found, filters.statuses)
+        elements = [entry.element for entry in entries if entry.element is not None]
+        digests = [entry.digest for entry in entries]
+    return b"[" + b",".join(elements) + b"]", etag_of_elements(digests)
 
 
 def _render(services: Services, missing: list[str], mark: int, generation: int) -> dict[str, Entry]:
