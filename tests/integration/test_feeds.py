@@ -538,3 +538,22 @@ class TestFeedTokens:
         )
         assert unknown_project.exit_code == 1
         assert "not found" in unknown_project.output
+
+
+def test_the_api_document_declares_the_feeds_conditional_answers(world: World) -> None:
+    paths = world.client.get("/openapi.json").json()["paths"]
+    feeds = [
+        paths["/v5/{project_id}/api/pipelines/status"]["get"],
+        paths["/cc.xml"]["get"],
+        paths["/cctray.xml"]["get"],
+        paths["/badges/{project_id}/{pipeline_id}.svg"]["get"],
+    ]
+    for operation in feeds:
+        responses = operation["responses"]
+        assert "ETag" in responses["200"]["headers"], operation["operationId"]
+        assert "304" in responses
+        assert "WWW-Authenticate" in responses["401"]["headers"]
+        assert "token" in {p["name"] for p in operation["parameters"]}
+    post = paths["/v5/{project_id}/api/pipelines/status"]["post"]
+    assert {"branch", "status"} <= {p["name"] for p in post["parameters"]}
+    assert "ETag" in post["responses"]["200"]["headers"]

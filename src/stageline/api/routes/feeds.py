@@ -16,7 +16,7 @@ from starlette.responses import Response
 from stageline.api import badges, cctray
 from stageline.api.deps import FeedReader, Services, ServicesDep
 from stageline.api.etags import conditional
-from stageline.api.openapi import CALLER_ERRORS, CONDITIONAL_GET, Responses, error_responses
+from stageline.api.openapi import CALLER_ERRORS, CONDITIONAL_GET, Responses, feed_errors
 from stageline.domain.errors import InvalidInput, excerpt
 from stageline.domain.monitors import badge_look
 from stageline.schemas.common import ID_PATTERN
@@ -43,7 +43,7 @@ CC_XML_RESPONSES: Responses = {
         "headers": CONDITIONAL_GET,
     },
     **NOT_MODIFIED,
-    **error_responses(400),
+    **feed_errors(400),
 }
 NO_CACHE = "no-cache, max-age=0, must-revalidate"
 """Image proxies (GitHub's camo) keep a badge only while it revalidates with its ETag."""
@@ -99,7 +99,7 @@ _cc_xml_route("show_cctray_xml", "/cctray.xml")
             "headers": CONDITIONAL_GET,
         },
         **NOT_MODIFIED,
-        **error_responses(400),
+        **feed_errors(400),
     },
     response_class=Response,
 )

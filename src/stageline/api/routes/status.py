@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from stageline.api.deps import Caller, FeedReader, Services, ServicesDep, ViewerCaller
 from stageline.api.etags import conditional, element_digest, etag_of_elements
-from stageline.api.openapi import CONDITIONAL_GET, error_responses
+from stageline.api.openapi import CONDITIONAL_GET, error_responses, feed_errors
 from stageline.api.routing import v5_router
 from stageline.api.status_cache import Entry
 from stageline.schemas.feed_filters import NO_FILTERS, FeedFilters, parse_feed_filters
@@ -41,6 +41,15 @@ STATUS_PARAMETER = {
     "required": False,
     "description": "Comma-separated run statuses (COMPLETED, RUNNING, FAILED, CANCELED, PAUSED,"
     " SUSPEND, IGNORED): only pipelines whose latest run is in one of them.",
+    "schema": {"type": "string"},
+}
+
+TOKEN_PARAMETER = {
+    "name": "token",
+    "in": "query",
+    "required": False,
+    "description": "A feed token of the project (`stageline admin create-feed-token`), for"
+    " clients that cannot send headers; X-Auth-Token or `Authorization: Bearer` work too.",
     "schema": {"type": "string"},
 }
 
@@ -89,9 +98,9 @@ async def batch_show_pipelines_latest_status(
     responses={
         200: {**ANSWER, "headers": CONDITIONAL_GET},
         304: {"description": "Nothing changed since the ETag sent in If-None-Match; no body."},
-        **error_responses(400),
+        **feed_errors(400),
     },
-    openapi_extra={"parameters": [BRANCH_PARAMETER, STATUS_PARAMETER]},
+    openapi_extra={"parameters": [BRANCH_PARAMETER, STATUS_PARAMETER, TOKEN_PARAMETER]},
 )
 async def show_pipelines_latest_status(
     caller: FeedReader,
