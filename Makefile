@@ -21,6 +21,8 @@ $(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# BuildNotify's cctray parser reads our cc.xml in a test; its tray GUI (Qt) is not wanted
+	$(BIN)/python -m pip install --quiet --no-deps 'buildnotify==3.0.0'
 	touch $@ $(RUNTIME_STAMP)
 
 install: $(RUNTIME_STAMP) ## create the virtualenv and install Stageline

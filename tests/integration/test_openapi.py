@@ -62,6 +62,10 @@ SDK_OPERATIONS = {
     "receive_webhook",  # Stageline's own: forges deliver webhooks here
     "pipeline_schema",  # Stageline's own: the JSON Schema of the pipeline YAML, for editors
     "stream_pipelines_latest_status",  # Stageline's own: batch status as Server-Sent Events
+    "show_pipelines_latest_status",  # Stageline's own: batch status as a conditional GET
+    "show_cc_xml",  # Stageline's own: the CCTray feed for build monitors
+    "show_cctray_xml",  # the same at the other name monitors look for
+    "show_pipeline_badge",  # Stageline's own: a status badge for READMEs
 }
 """Operation IDs are the handler names, which are the SDK's method names: they must not move."""
 GIT_URL = "https://git.example.com/openapi/app.git"
@@ -110,7 +114,9 @@ def test_operation_ids_are_the_sdk_method_names(document: dict[str, Any]) -> Non
 def test_every_v5_operation_declares_the_callers_errors(document: dict[str, Any]) -> None:
     """Each authenticates (401), checks a role (403) on a project that must exist (404)."""
     v5 = [op for path, op in operations(document) if path.startswith("/v5/")]
-    assert len(v5) == 21  # the SDK's 18, the benchmark's limit route, run history, the stream
+    assert (
+        len(v5) == 22
+    )  # the SDK's 18, the benchmark's limit route, run history, GET status, the stream
     for operation in v5:
         for status in ("401", "403", "404"):
             assert error_schema(operation, status) == ERROR_BODY, (operation["operationId"], status)

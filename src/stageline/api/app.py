@@ -24,6 +24,7 @@ from stageline.api.routes import (
     agents,
     artifacts,
     bench,
+    feeds,
     health,
     history,
     metrics,
@@ -37,6 +38,7 @@ from stageline.api.routes import (
     webhooks,
 )
 from stageline.api.status_cache import LatestRuns, LogTail
+from stageline.auth.feed_tokens import FeedTokens
 from stageline.auth.principals import Authenticator
 from stageline.auth.vault import Vault
 from stageline.engine.clock import Clock, system_clock
@@ -124,6 +126,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         claim_signal=claim_signal,
         blobs=Blobs(settings.artifact_dir),
         authenticator=Authenticator(db, settings),
+        feed_tokens=FeedTokens(db, settings),
         logins=Logins(db, settings, clock),
         renderer=renderer,
         latest_runs=latest_runs,
@@ -220,6 +223,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         agents,
         webhooks,
         metrics,
+        feeds,
     )
     for module in modules:
         add_routes(app, module.router)

@@ -14,6 +14,7 @@ from stageline.api.live import LiveChanges
 from stageline.api.logins import Logins
 from stageline.api.render import Renderer
 from stageline.api.status_cache import LatestRuns, LogTail
+from stageline.auth.feed_tokens import FeedTokens, is_feed_token
 from stageline.auth.principals import (
     IAM_PREFIX,
     Authenticator,
@@ -24,7 +25,7 @@ from stageline.auth.principals import (
 from stageline.auth.roles import Role
 from stageline.auth.signing import HEADER_CONTENT_SHA256, UNSIGNED_BODY, UNSIGNED_PAYLOAD
 from stageline.auth.vault import Vault
-from stageline.domain.errors import Unauthenticated
+from stageline.domain.errors import Forbidden, Unauthenticated
 from stageline.engine.clock import Clock
 from stageline.engine.dispatcher import Dispatcher
 from stageline.engine.runs import RunEngine
@@ -43,6 +44,7 @@ class Services:
     claim_signal: ClaimSignal
     blobs: Blobs
     authenticator: Authenticator
+    feed_tokens: FeedTokens
     logins: Logins
     renderer: Renderer
     latest_runs: LatestRuns
@@ -163,3 +165,59 @@ CARRIED_OUT_ONCE: dict[Callable[..., Awaitable[Caller]], bool] = {}
 ViewerCaller = Annotated[Caller, Depends(requires(Role.VIEWER, changes=False))]
 DeveloperCaller = Annotated[Caller, Depends(requires(Role.DEVELOPER, changes=True))]
 AdminCaller = Annotated[Caller, Depends(requires(Role.ADMIN, changes=True))]
+
+
+FEED_CHALLENGE = 'Bearer realm="stageline feeds"'
+"""What a 401 of a feed tells its client: send a token (cctray.org asks feeds for a challenge,
+never a redirect to a login page)."""
+
+
+async def read_feed(project_id: str, request: Request) -> Caller:
+    """A reader of the project's feeds (GET status, its stream, cc.xml, badges): a viewer who
+    sends X-Auth-Token, `Authorization: Bearer <IAM token>` or an AK/SK signature, or a feed
+    token of this project, as `?token=` or `Authorization: Bearer`. A feed token is accepted
+    here and nowhere else. Every 401 carries `WWW-Authenticate`.
+    """
+    services = _services(request)
+    now = services.clock()
+    try:
+        principal = await _feed_principal(request, services, now)
+    except Unauthenticated as error:
+        error.challenge = FEED_CHALLENGE
+        raise
+    if principal.is_feed:
+        if principal.token_project_id != project_id:
+            raise Forbidden("the feed token belongs to another project")
+        return Caller(principal=principal, project_id=project_id, role=Role.VIEWER)
+    authenticator = services.authenticator
+    held = authenticator.cached_role(principal, project_id=project_id, now=now)
+    if held is None:
+        held = await run_in_threadpool(
+            authenticator.role, principal, project_id=project_id, now=now
+        )
+    authenticator.check(principal, project_id=project_id, held=held, needed=Role.VIEWER)
+    return Caller(principal=principal, project_id=project_id, role=held)
+
+
+async def _feed_principal(request: Request, services: Services, now: int) -> Principal:
+    token = request.query_params.get("token")
+    authorization = request.headers.get("authorization", "")
+    if token is None and authorization[:7].lower() == "bearer ":
+        token = authorization[7:].strip()
+        if not is_feed_token(token):  # an IAM token, sent the standard way
+            principal = services.authenticator.cached_token(token, now=now)
+            if principal is not None:
+                return principal
+            return await run_in_threadpool(services.authenticator.from_token, token, now=now)
+    if token is not None:
+        feed_tokens = services.feed_tokens
+        principal = feed_tokens.cached(token, now=now)
+        if principal is not None:
+            return principal
+        return await run_in_threadpool(feed_tokens.check, token, now=now)
+    return await _principal(request, services, now)
+
+
+CARRIED_OUT_ONCE[read_feed] = False
+FeedReader = Annotated[Caller, Depends(read_feed)]
+"""The caller of a feed route: see `read_feed`."""

@@ -102,6 +102,8 @@ def _domain_error(request: Request, error: Exception) -> Response:
             response = error_response(request.scope, status, code, error.message, not_accepted)
             if isinstance(error, TooManyAttempts):
                 response.headers["Retry-After"] = str(error.retry_after)
+            if isinstance(error, Unauthenticated) and error.challenge is not None:
+                response.headers["WWW-Authenticate"] = error.challenge
             return response
     return error_response(request.scope, 400, VALIDATION_CODE, error.message)
 

@@ -89,6 +89,30 @@ CALLER_ERRORS = error_responses(401, 403, 404, 429)
 """Of every v5 router: its routes authenticate the caller (which may have to wait after failed
 signatures) and check a role on the path's project, which must exist (`api.deps.requires`)."""
 
+ETAG_HEADER = {
+    "description": "A strong tag of the body: send it back in If-None-Match to be answered 304"
+    " while nothing changed.",
+    "schema": {"type": "string"},
+}
+CONDITIONAL_GET = {"ETag": ETAG_HEADER}
+"""The headers of a feed's 200 that may be polled conditionally."""
+
+
+def feed_errors(*statuses: int) -> Responses:
+    """`error_responses` of a feed route (`api.deps.read_feed`), whose 401 carries a challenge."""
+    responses = error_responses(401, 403, 404, 429, *statuses)
+    responses[401] = {
+        **responses[401],
+        "headers": {
+            "WWW-Authenticate": {
+                "description": 'Bearer realm="stageline feeds": send a token.',
+                "schema": {"type": "string"},
+            }
+        },
+    }
+    return responses
+
+
 REQUEST_ID_HEADER = {
     "description": "The request's ID, in every answer; quote it to the operator.",
     "schema": {"type": "string"},

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Connection
 
+from stageline.api.etags import element_digest
 from stageline.api.render import Renderer
 from stageline.store.database import Database
 from stageline.store.queries import changes as change_queries
@@ -41,6 +42,10 @@ class Entry:
     """The rendered PipelineLatestRun; None when the pipeline has no run or was deleted."""
     rendered_after: int
     """The change log's high-water mark read before the rows this was rendered from."""
+    status: str | None = None
+    """The run's status, which the `status=` filter asks about; None with no element."""
+    digest: bytes = b""
+    """`etags.element_digest` of the element: an answer's ETag hashes these, not its body."""
 
 
 class LatestRuns:
@@ -83,12 +88,26 @@ class LatestRuns:
 
     @staticmethod
     def assemble(
-        project_id: str, pipeline_ids: Sequence[str], found: dict[str, Entry]
-    ) -> list[bytes]:
+        project_id: str,
+        pipeline_ids: Sequence[str],
+        found: dict[str, Entry],
+        statuses: frozenset[str] | None = None,
+    ) -> list[Entry]:
+        """The entries with an element of the project's pipelines among `found`, in request
+        order; only those whose run is in `statuses` when given."""
+        if statuses is None:
+            return [
+                entry
+                for pipeline_id in pipeline_ids
+                if (entry := found[pipeline_id]).element is not None
+                and entry.project_id == project_id
+            ]
         return [
-            entry.element
+            entry
             for pipeline_id in pipeline_ids
-            if (entry := found[pipeline_id]).element is not None and entry.project_id == project_id
+            if (entry := found[pipeline_id]).element is not None
+            and entry.project_id == project_id
+            and entry.status in statuses
         ]
 
     def catch_up(self, connection: Connection) -> tuple[int, int]:
@@ -141,11 +160,14 @@ class LatestRuns:
         run_ids = [run_id for _, run_id in latest.values() if run_id is not None]
         rows = run_queries.read_runs_for_status(connection, run_ids=run_ids) if run_ids else []
         rendered = {row.id: orjson.dumps(self.renderer.latest_run(row)) for row in rows}
+        statuses = {row.id: row.status for row in rows}
         fresh = {}
         for pipeline_id in pipeline_ids:
             project_id, run_id = latest.get(pipeline_id, (None, None))
             element = rendered.get(run_id) if run_id is not None else None
-            fresh[pipeline_id] = Entry(project_id, element, mark)
+            status = statuses.get(run_id) if run_id is not None else None
+            digest = element_digest(element) if element is not None else b""
+            fresh[pipeline_id] = Entry(project_id, element, mark, status, digest)
         return fresh
 
     def _keep(self, fresh: dict[str, Entry], generation: int) -> None:

@@ -51,6 +51,8 @@ class Principal:
     """A project-scoped token acts on that project only; None for unscoped tokens and AK/SK."""
     is_agent: bool = False
     """A build agent's identity: it may claim and report jobs, and nothing else."""
+    is_feed: bool = False
+    """A feed token (`auth.feed_tokens`): it may read its project's feeds, and nothing else."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,8 @@ class Authenticator:
         """Refuse a build agent, a project-scoped token used elsewhere, or a role below `needed`."""
         if principal.is_agent:
             raise Forbidden(f"{principal.name} is a build agent: it may only claim and report jobs")
+        if principal.is_feed:  # never reaches a role check but through `api.deps.read_feed`
+            raise Forbidden("a feed token may only read its project's feeds")
         if principal.token_project_id not in (None, project_id):
             raise Forbidden("the token is scoped to another project")
         if not allows(held, needed):

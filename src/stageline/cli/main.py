@@ -21,7 +21,8 @@ app = typer.Typer(
     help="Stageline: a CI/CD server speaking the CodeArts Pipeline v5 API, and its command line.",
 )
 admin = typer.Typer(
-    no_args_is_help=True, help="Projects, users, members, access keys and secrets at rest."
+    no_args_is_help=True,
+    help="Projects, users, members, access keys, feed tokens and secrets at rest.",
 )
 app.add_typer(admin, name="admin")
 app.add_typer(client_commands.app)
@@ -354,6 +355,70 @@ def create_access_key(
     except DomainError as error:
         _fail(error)
     _report({"ak": pair.ak, "sk": pair.sk}, as_json, f"AK: {pair.ak}\nSK: {pair.sk}")
+
+
+@admin.command("create-feed-token")
+def create_feed_token(
+    project_id: str,
+    note: Annotated[str, typer.Option(help="What it is for, shown by list-feed-tokens.")] = "",
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print a new read-only feed token of the project (shown once): it reads the project's
+    status feed, cc.xml and badges, passed as ?token=, and nothing else."""
+    from stageline.auth import feed_tokens
+    from stageline.domain.errors import DomainError
+    from stageline.engine.clock import system_clock
+
+    db = _database(_settings(database_url))
+    try:
+        made = feed_tokens.create_feed_token(
+            db, project_id=project_id, note=note, now=system_clock()
+        )
+    except DomainError as error:
+        _fail(error)
+    _report({"token": made.token, "token_id": made.token_id}, as_json, made.token)
+
+
+@admin.command("list-feed-tokens")
+def list_feed_tokens(
+    project_id: Annotated[str | None, typer.Argument(help="Only this project's.")] = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The feed tokens (their IDs, never the tokens), oldest first."""
+    from stageline.auth import feed_tokens
+
+    db = _database(_settings(database_url))
+    tokens = feed_tokens.list_feed_tokens(db, project_id=project_id)
+    rows = [
+        {
+            "token_id": t.token_id,
+            "project_id": t.project_id,
+            "note": t.note,
+            "created_at": t.created_at,
+        }
+        for t in tokens
+    ]
+    lines = [f"{t.token_id}  {t.project_id}  {t.note}".rstrip() for t in tokens]
+    typer.echo(json.dumps({"feed_tokens": rows}) if wants_json(as_json) else "\n".join(lines))
+
+
+@admin.command("revoke-feed-token")
+def revoke_feed_token(
+    token_id: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Delete a feed token by its ID (list-feed-tokens); servers refuse it within
+    STAGELINE_AUTH_CACHE_SECONDS."""
+    from stageline.auth import feed_tokens
+    from stageline.domain.errors import DomainError
+
+    db = _database(_settings(database_url))
+    try:
+        feed_tokens.revoke_feed_token(db, token_id=token_id)
+    except DomainError as error:
+        _fail(error)
+    _report({"token_id": token_id, "revoked": True}, as_json, f"revoked {token_id}")
 
 
 @admin.command("rotate-secrets")

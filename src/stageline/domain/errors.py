@@ -80,9 +80,13 @@ class StaleDispatch(Conflict):
 class Unauthenticated(DomainError):
     """No credentials, or credentials that do not check out (401)."""
 
-    def __init__(self, message: str, *, clock_skew: bool = False) -> None:
+    def __init__(
+        self, message: str, *, clock_skew: bool = False, challenge: str | None = None
+    ) -> None:
         super().__init__(message)
         self.clock_skew = clock_skew
+        self.challenge = challenge
+        """Sent as `WWW-Authenticate`, where clients expect one (the feeds)."""
 
 
 class ReplayedRequest(DomainError):

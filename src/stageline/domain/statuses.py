@@ -66,6 +66,9 @@ RUN_IN_PROGRESS = frozenset({R.RUNNING, R.PAUSED})
 """Runs that hold one of their pipeline's concurrency slots."""
 RUN_ADMITTED = frozenset({R.RUNNING, R.SUSPEND, R.IGNORED})
 """What a new run may start as: admission decides by the pipeline's concurrency limit."""
+RUN_BUILT = frozenset({R.COMPLETED, R.FAILED, R.CANCELED})
+"""Runs that started and ended: what a build monitor reports as a pipeline's last build (an
+IGNORED run never started, so it is not one)."""
 
 # -- stages, jobs and steps ----------------------------------------------------------------------
 

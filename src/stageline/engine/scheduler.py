@@ -277,6 +277,7 @@ def plan_run(
         executor_name=executor.display_name,
         description=request.description or "",
         build_params=origin.build_params,
+        branch=_branch(origin.build_params),
         artifact_params=_artifact_params(pipeline.sources),
         sources=origin.sources,
         variables=resolve_variables(pipeline.variables, request, vault),
@@ -338,3 +339,14 @@ def plan_run(
                 for s in job_spec.steps
             )
     return tree
+
+
+BRANCH_MAX_CHARS = 255
+"""The `pipeline_run.branch` column's width; a longer name is not indexed (a feed's `branch=`
+filter does not find that run) rather than failing the run."""
+
+
+def _branch(build_params: dict[str, Any]) -> str | None:
+    """The branch a run builds: what it checks out and calls BRANCH (`target_branch`)."""
+    branch = build_params.get("target_branch")
+    return branch if isinstance(branch, str) and 0 < len(branch) <= BRANCH_MAX_CHARS else None

@@ -47,19 +47,16 @@ def parse_id_array(body: bytes, *, content_type: str, limit: int) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def parse_id_list(text: str, *, limit: int) -> list[str]:
-    """The IDs of a comma-separated query value, each once, in order of first occurrence;
-    `InvalidInput` (400) naming the bad one."""
-    ids = [part.strip() for part in text.split(",") if part.strip()]
-    if not ids:
-        raise InvalidInput("pipeline_ids: name at least one pipeline ID")
+def parse_id_list(text: str, *, name: str, limit: int) -> list[str]:
+    """The IDs of a comma-separated query parameter (`pipeline_ids=a,b`), each once, in order of
+    first occurrence, by the body's rules: `InvalidInput` naming the element (`name[1]`). An
+    empty value is no IDs, as `[]` is."""
+    if not text:
+        return []
+    ids = text.split(",")
     if len(ids) > limit:
-        raise InvalidInput(
-            f"pipeline_ids: at most {limit} pipeline IDs per request, got {len(ids)}"
-        )
+        raise InvalidInput(f"{name}: at most {limit} pipeline IDs per request, got {len(ids)}")
     for index, value in enumerate(ids):
-        if _ID.match(value) is None:
-            raise InvalidInput(
-                f"pipeline_ids[{index}]: {excerpt(value)!r} does not match {ID_PATTERN}"
-            )
+        if _ID.fullmatch(value) is None:
+            raise InvalidInput(f"{name}[{index}]: {excerpt(value)!r} does not match {ID_PATTERN}")
     return list(dict.fromkeys(ids))

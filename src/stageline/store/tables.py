@@ -104,6 +104,21 @@ class AuthToken(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
+class FeedToken(Base):
+    """A read-only token for one project's feeds (status polling, cc.xml, badges), made to sit
+    in a URL. Only the SHA-256 digest of its secret is kept; `id` is its public handle."""
+
+    __tablename__ = "feed_token"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
+    note: Mapped[str] = mapped_column(String(128), default="")
+    """What the token is for ("office TV"), shown when tokens are listed."""
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class Pipeline(Base):
     __tablename__ = "pipeline"
     __table_args__ = (Index(None, "project_id", "deleted", "name"),)
@@ -137,6 +152,7 @@ class PipelineRun(Base):
     __table_args__ = (
         UniqueConstraint("pipeline_id", "run_number"),
         Index(None, "status"),
+        Index(None, "pipeline_id", "branch", "run_number"),
     )
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipeline.id", ondelete="CASCADE"))
@@ -149,6 +165,9 @@ class PipelineRun(Base):
     description: Mapped[str] = mapped_column(String(1024), default="")
     message: Mapped[str | None] = mapped_column(Text)
     build_params: Mapped[dict[str, Any] | None] = mapped_column()
+    branch: Mapped[str | None] = mapped_column(String(255))
+    """The branch the run built (`build_params.target_branch`, what it checked out), copied
+    into a column of its own so that a pipeline's latest run on a branch is one index probe."""
     artifact_params: Mapped[dict[str, Any] | None] = mapped_column()
     sources: Mapped[list[Any]] = mapped_column(default=list)
     variables: Mapped[list[Any]] = mapped_column(default=list)

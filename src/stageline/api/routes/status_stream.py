@@ -15,10 +15,11 @@ from fastapi import Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from stageline.api.deps import Services, ServicesDep, ViewerCaller
+from stageline.api.deps import FeedReader, Services, ServicesDep
 from stageline.api.latest_elements import current_elements
 from stageline.api.live import Watch
-from stageline.api.openapi import error_responses
+from stageline.api.openapi import feed_errors
+from stageline.api.routes.status import TOKEN_PARAMETER
 from stageline.api.routing import v5_router
 from stageline.domain.errors import InvalidInput
 from stageline.schemas.id_array import parse_id_list
@@ -42,11 +43,12 @@ REMOVED = "removed"
             " element (PipelineLatestRun); a `removed` event's data is"
             ' `{"pipeline_id": …}`; `id` is the change sequence to resume after.',
         },
-        **error_responses(400),
+        **feed_errors(400),
     },
+    openapi_extra={"parameters": [TOKEN_PARAMETER]},
 )
 async def stream_pipelines_latest_status(
-    caller: ViewerCaller,
+    caller: FeedReader,
     services: ServicesDep,
     request: Request,
     pipeline_ids: str = Query(description="Comma-separated pipeline IDs."),
@@ -54,7 +56,9 @@ async def stream_pipelines_latest_status(
         None, description="Resume after this event ID, for clients that cannot send the header."
     ),
 ) -> EventSourceResponse:
-    wanted = parse_id_list(pipeline_ids, limit=services.settings.batch_max_ids)
+    wanted = parse_id_list(pipeline_ids, name="pipeline_ids", limit=services.settings.batch_max_ids)
+    if not wanted:
+        raise InvalidInput("pipeline_ids: name at least one pipeline ID")
     resume_after = _event_id(request.headers.get("last-event-id") or last_event_id)
     events = _events(services, caller.project_id, wanted, resume_after)
     return EventSourceResponse(
