@@ -114,9 +114,8 @@ def test_operation_ids_are_the_sdk_method_names(document: dict[str, Any]) -> Non
 def test_every_v5_operation_declares_the_callers_errors(document: dict[str, Any]) -> None:
     """Each authenticates (401), checks a role (403) on a project that must exist (404)."""
     v5 = [op for path, op in operations(document) if path.startswith("/v5/")]
-    assert (
-        len(v5) == 22
-    )  # the SDK's 18, the benchmark's limit route, run history, GET status, the stream
+    # the SDK's 18, the benchmark's limit route, run history, GET status and its stream
+    assert len(v5) == 22
     for operation in v5:
         for status in ("401", "403", "404"):
             assert error_schema(operation, status) == ERROR_BODY, (operation["operationId"], status)
