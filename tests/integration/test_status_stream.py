@@ -16,6 +16,7 @@ from stageline.api.app import create_app
 from stageline.settings import Settings
 from tests.conftest import serving
 from tests.factories import World, definition, shell_job, stage
+from tests.integration.test_feeds import feed_token
 
 READ_BOUND_SECONDS = 30.0
 PAUSED = definition(stage("S", shell_job("J", "sleep 0.3")))
@@ -75,7 +76,7 @@ def stream(
             "GET",
             f"{world.base}/pipelines/status/stream",
             params={"pipeline_ids": ",".join(pipeline_ids), **params},
-            headers=headers or world.viewer.headers,
+            headers=world.viewer.headers if headers is None else headers,
         ) as response,
     ):
         assert response.status_code == 200, response.read()
@@ -144,6 +145,24 @@ class TestEvents:
             other.run(foreign)
             world.run(mine)
             assert events.element()["pipeline_id"] == mine
+
+
+class TestFeedTokens:
+    def test_a_feed_token_of_the_project_opens_its_stream(
+        self, world: World, live_server: str
+    ) -> None:
+        pipeline_id = world.create_pipeline()
+        world.wait_for(pipeline_id, world.run(pipeline_id))
+        with stream(live_server, world, pipeline_id, headers={}, token=feed_token(world)) as events:
+            assert without_id(events.element()) == world.status(pipeline_id)[0]
+
+    def test_another_projects_feed_token_is_refused(self, world: World) -> None:
+        other = World.create(world.client, world.db, world.settings)
+        response = world.client.get(
+            f"{world.base}/pipelines/status/stream",
+            params={"pipeline_ids": "a" * 32, "token": feed_token(other)},
+        )
+        assert response.status_code == 403, response.text
 
 
 class TestResume:
