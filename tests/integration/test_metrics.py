@@ -6,7 +6,7 @@ module's; counts are still read before and after, since the tests share it.
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -25,6 +25,7 @@ from stageline.store.database import Database
 from tests.conftest import serving
 from tests.databases import sibling_database
 from tests.factories import World, definition, shell_job, stage
+from tests.hooks import hooked
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 RUN_ROUTE = "/v5/{project_id}/api/pipelines/{pipeline_id}/run"
@@ -81,7 +82,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def scrape_until(client: httpx.Client, done: "Condition") -> Samples:
+def scrape_until(client: httpx.Client, done: Callable[[Samples], bool]) -> Samples:
     """Scrape until `done` holds: a run's end is counted just after its transaction commits,
     which a reader may see first (a bound, not a timing check)."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -154,6 +155,39 @@ class TestMetrics:
         assert value(samples, "stageline_http_requests_total", **get, status="401") >= 1
         unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
         assert value(samples, "stageline_http_requests_total", **unmatched) >= 1
+
+
+class TestDeliveriesAndStreams:
+    def test_webhook_deliveries_are_counted_by_host_and_result(self, server: Server) -> None:
+        world = World.create(server.client, server.db, server.settings)
+        hook = hooked(world, "https://git.example.test/m.git", [{"type": "push", "enable": False}])
+        before = scrape(server.client)
+
+        assert hook.send("gitlab/push").status_code == 200  # push is not enabled
+        assert hook.send("gitlab/push", secret="wrong").status_code == 401
+        assert hook.send("gitlab/push", secret="wrong").status_code == 401
+
+        after = scrape(server.client)
+        name = "stageline_webhook_deliveries_total"
+        for result, count in (("ignored", 1), ("rejected", 2), ("started", 0)):
+            moved = value(after, name, host="gitlab", result=result) - value(
+                before, name, host="gitlab", result=result
+            )
+            assert moved == count, result
+
+    def test_open_streams_are_counted_while_open(self, server: Server) -> None:
+        world = World.create(server.client, server.db, server.settings)
+        before = value(scrape(server.client), "stageline_streams_open")
+        url = f"{world.base}/pipelines/status/stream?pipeline_ids={'a' * 32}"
+        with server.client.stream("GET", url, headers=world.viewer.headers) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()  # held: an iterator dropped closes the connection
+            next(lines)  # the stream has begun
+            assert value(scrape(server.client), "stageline_streams_open") == before + 1
+        closed = scrape_until(
+            server.client, lambda samples: value(samples, "stageline_streams_open") == before
+        )
+        assert value(closed, "stageline_streams_open") == before
 
 
 class TestWhoMayRead:

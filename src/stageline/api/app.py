@@ -134,7 +134,7 @@ def build_services(settings: Settings, db: Database, clock: Clock = system_clock
         clock=clock,
         vault=vault,
         webhooks=Webhooks(engine, vault),
-        live=LiveChanges(),
+        live=LiveChanges(registry),
         registry=registry,
     )
 

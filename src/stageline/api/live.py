@@ -13,6 +13,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, Gauge
+
+from stageline.engine.metrics import NAMESPACE
 from stageline.store.queries.changes import Change
 
 MAX_PENDING = 10_000
@@ -66,9 +69,16 @@ class Watch:
 
 
 class LiveChanges:
-    def __init__(self) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self._watches: set[Watch] = set()
         self._lock = threading.Lock()
+        self._streams = Gauge(
+            "streams_open",
+            "Streaming requests open now (status streams and the dashboard's live pages).",
+            namespace=NAMESPACE,
+            registry=registry or CollectorRegistry(),
+            multiprocess_mode="livesum",
+        )
 
     @contextlib.contextmanager
     def watch(
@@ -82,16 +92,13 @@ class LiveChanges:
         watch = Watch(project_id, pipeline_ids, run_id, asyncio.get_running_loop())
         with self._lock:
             self._watches.add(watch)
+        self._streams.inc()
         try:
             yield watch
         finally:
+            self._streams.dec()
             with self._lock:
                 self._watches.discard(watch)
-
-    @property
-    def watching(self) -> int:
-        with self._lock:
-            return len(self._watches)
 
     def on_changes(self, changes: list[Change]) -> None:
         """A change feed subscriber (on the feed's thread)."""

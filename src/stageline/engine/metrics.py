@@ -55,6 +55,20 @@ class EngineMetrics:
             registry=registry,
         )
 
+        self.webhook_deliveries = Counter(
+            "webhook_deliveries",
+            "Webhook deliveries received, by the host that sent them (`unknown` when no header"
+            " tells) and what became of them: started a run, a duplicate of one that did,"
+            " ignored (an event the trigger does not take), or rejected (unknown hook, wrong"
+            " secret, unreadable body).",
+            ["host", "result"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+
+    def count_delivery(self, host: str | None, result: str) -> None:
+        self.webhook_deliveries.labels(host=host or "unknown", result=result).inc()
+
     def count_committed(self, journal: Journal) -> None:
         """Count what `journal` wrote; call it once its transaction has committed."""
         for change in journal.written:

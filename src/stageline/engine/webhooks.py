@@ -30,7 +30,7 @@ from stageline.domain.webhooks.deliveries import (
     detect_host,
     read_body,
 )
-from stageline.domain.webhooks.events import Ignored, TriggerEvent
+from stageline.domain.webhooks.events import Host, Ignored, TriggerEvent
 from stageline.domain.webhooks.reading import read_event
 from stageline.domain.webhooks.triggers import admits
 from stageline.engine.journal import DAY_MS, Actor
@@ -72,15 +72,26 @@ class Webhooks:
         """HookNotFound for an unknown hook, Unauthenticated when the secret does not check out
         (checked before the body is read), InvalidPayload for a body that is no JSON object;
         otherwise an Answer. A pipeline that cannot start (its concurrency limit drops new runs,
-        a variable it must fix) is an ignored answer: the host can do nothing about it."""
+        a variable it must fix) is an ignored answer: the host can do nothing about it.
+
+        Every delivery is counted (`engine.metrics`) by its host and what became of it."""
+        envelope = Envelope.of(headers)
+        host = detect_host(envelope, body)
+        try:
+            answer = self._deliver(hook_id, envelope, host, body)
+        except DomainError:
+            self.engine.metrics.count_delivery(host, "rejected")
+            raise
+        self.engine.metrics.count_delivery(host, answer.result)
+        return answer
+
+    def _deliver(self, hook_id: str, envelope: Envelope, host: Host | None, body: bytes) -> Answer:
         with self.engine.db.reader() as session:
             pipeline = hook_queries.read_hooked_pipeline(session, hook_id=hook_id)
         triggers = pipeline.triggers if pipeline is not None else []
         trigger = next((t for t in triggers if t.get("hook_id") == hook_id), None)
         if pipeline is None or trigger is None or not trigger.get("security_token"):
             raise HookNotFound(f"webhook {excerpt(hook_id)} not found")
-        envelope = Envelope.of(headers)
-        host = detect_host(envelope, body)
         if host is None:
             raise Unauthenticated(
                 "cannot tell which host sent this: no X-Gitlab-Event, X-GitHub-Event,"
