@@ -111,9 +111,9 @@ def serve(
     """Migrate the database and serve the API, with a built-in build agent beside it."""
     import uvicorn
 
-    from stageline.api.app import create_app
     from stageline.cli.http_server import uvicorn_options
     from stageline.files import private_dir
+    from stageline.web.app import create_app
 
     overrides = {
         "host": host,
@@ -139,7 +139,7 @@ def serve(
                 if value is not None:
                     os.environ[f"STAGELINE_{name.upper()}"] = str(value)
             uvicorn.run(
-                "stageline.api.app:worker_app",
+                "stageline.web.app:worker_app",
                 factory=True,
                 host=settings.host,
                 port=settings.port,
