@@ -99,8 +99,7 @@ async def wall_stream(
     )
 
 
-def _changed_after(services: Services, project_id: str, after: int) -> list[str] | None:
-    """The project's pipelines changed after sequence `after`; None: reload everything."""
+def _pipeline_ids(services: Services, project_id: str) -> list[str]:
     with services.db.reader() as session:
         _, rows = pipeline_queries.list_pipelines(
             session,
@@ -114,11 +113,18 @@ def _changed_after(services: Services, project_id: str, after: int) -> list[str]
             sort_key="name",
             sort_dir="asc",
         )
-        ids = [pipeline.id for pipeline, _ in rows]
+    return [pipeline.id for pipeline, _ in rows]
+
+
+def _changed_after(services: Services, project_id: str, after: int) -> list[str]:
+    """The project's pipelines changed after sequence `after`: all of them when the change log
+    no longer reaches back that far."""
+    ids = _pipeline_ids(services, project_id)
+    with services.db.connection() as connection:
         changed = change_queries.pipelines_changed_after(
-            session.connection(), after_seq=after, pipeline_ids=ids
+            connection, after_seq=after, pipeline_ids=ids
         )
-    return None if changed is None else [i for i in ids if i in changed]
+    return ids if changed is None else [i for i in ids if i in changed]
 
 
 async def _events(
@@ -130,19 +136,15 @@ async def _events(
         pending: list[str] = []
         seq = after or 0
         if after is not None:
-            caught_up = await run_in_threadpool(_changed_after, services, project_id, after)
-            if caught_up is None:
-                yield ServerSentEvent("{}", event="reload")
-            else:
-                pending = caught_up
+            pending = await run_in_threadpool(_changed_after, services, project_id, after)
         while True:
             if not pending:
                 changes = await watch.next(HEARTBEAT_SECONDS)
                 if watch.take_overflow():
-                    # Too far behind to know what changed: the page reloads its tiles.
-                    yield ServerSentEvent("{}", event="reload")
-                    continue
-                pending = list(dict.fromkeys(change.pipeline_id for change in changes))
+                    # Too far behind to know what changed: every tile is sent again.
+                    pending = await run_in_threadpool(_pipeline_ids, services, project_id)
+                else:
+                    pending = list(dict.fromkeys(change.pipeline_id for change in changes))
                 seq = max([seq, *(change.seq for change in changes)])
             if not pending:
                 continue

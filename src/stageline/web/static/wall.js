@@ -68,6 +68,5 @@
       const tile = tiles.get(change.pipeline_id);
       if (tile) draw(tile, change.element);
     },
-    reload() { window.location.reload(); },
   });
 })();
