@@ -88,7 +88,7 @@ def shoot(chromium: str, base: str, demo: dict[str, object], out: Path) -> None:
         tile.click()
         page.wait_for_selector("#run .stage")
         page.wait_for_selector("#live[data-state=open]")
-        opened = page.locator("details.step[data-status=COMPLETED]").first
+        opened = page.locator(".job details.step[data-status=COMPLETED]").first
         opened.locator("summary").click()
         page.wait_for_selector("pre.log[data-complete=true]")
         page.screenshot(path=str(out / "run.png"), full_page=True)
