@@ -160,6 +160,17 @@ class TestPages:
         with logged_in(dashboard, world.viewer, next_path="//evil.example/") as client:
             assert client.get("/login?next=//evil.example/").headers["location"] == "/"
 
+    def test_a_login_posted_from_another_site_is_refused(
+        self, dashboard: str, world: World
+    ) -> None:
+        response = httpx.post(
+            f"{dashboard}/login",
+            data={"username": world.viewer.name, "password": world.viewer.password},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert response.status_code == 403
+        assert "stageline_session" not in response.cookies
+
     def test_the_api_document_does_not_list_the_dashboard(self, dashboard: str) -> None:
         paths = httpx.get(f"{dashboard}/openapi.json").json()["paths"]
         assert paths

@@ -21,6 +21,7 @@ from stageline.web.sessions import (
     check_csrf,
     page_session,
     read_session,
+    refuse_other_origins,
     safe_next,
     services_of,
 )
@@ -50,6 +51,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def log_in(request: Request) -> Response:
+    refuse_other_origins(request)
     services = services_of(request)
     form = await read_form(request)
     name, password = form.get("username", ""), form.get("password", "")

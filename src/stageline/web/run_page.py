@@ -28,6 +28,7 @@ from stageline.domain.statuses import RUN_ACTIVE, RUN_RETRYABLE, STAGE_RETRYABLE
 from stageline.engine.runs import Reviewer, RunScope
 from stageline.schemas.responses.runs import RunDetail
 from stageline.schemas.runs import RunRetry
+from stageline.store.queries import identity
 from stageline.store.queries import runs as run_queries
 from stageline.web.graph import layout
 from stageline.web.sessions import (
@@ -55,6 +56,12 @@ def read_run(
     with services.db.reader() as session:
         outputs = {s.id: s.outputs for s in run_queries.list_steps(session, run_id=detail["id"])}
     return detail, outputs
+
+
+def project_name(services: Services, project_id: str) -> str:
+    with services.db.reader() as session:
+        project = identity.read_project(session, project_id=project_id)
+    return project.name if project else project_id
 
 
 def run_state(detail: RunDetail) -> dict[str, Any]:
@@ -86,6 +93,7 @@ async def run_page(
     detail, outputs = await run_in_threadpool(read_run, caller, services, pipeline_id, run_id)
     context = {
         "project_id": project_id,
+        "project_name": await run_in_threadpool(project_name, services, project_id),
         "pipeline_id": pipeline_id,
         "run": detail,
         "graphs": {stage["id"]: layout(stage["jobs"]) for stage in detail["stages"]},

@@ -93,6 +93,15 @@ async def api_session(request: Request) -> WebSession:
     return session
 
 
+def refuse_other_origins(request: Request) -> None:
+    """A login form posted from another site (which would log the victim into the attacker's
+    account) is refused when the browser names its origin; there is no session to bind a CSRF
+    token to yet."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
+        raise Forbidden("this form may only be sent from the dashboard's own pages")
+
+
 def check_csrf(session: WebSession, given: str | None) -> None:
     if not given or not hmac.compare_digest(given.encode(), session.csrf.encode()):
         raise Forbidden("the CSRF token is missing or wrong: reload the page and try again")

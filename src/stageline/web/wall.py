@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from stageline.domain.statuses import RunStatus
 from stageline.store.queries import changes as change_queries
 from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
+from stageline.store.tables import Pipeline, PipelineRun
 from stageline.web.sessions import WebSession, api_session, caller_on, page_session, services_of
 from stageline.web.templating import render
 
@@ -34,23 +36,29 @@ HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 3000
 
 
+def _live_pipelines(session: Session, project_id: str) -> list[tuple[Pipeline, PipelineRun | None]]:
+    """The project's pipelines by name, each with its latest run (None if never run)."""
+    _, rows = pipeline_queries.list_pipelines(
+        session,
+        project_id=project_id,
+        name=None,
+        is_publish=None,
+        creator_ids=None,
+        latest_statuses=None,
+        offset=0,
+        limit=MAX_TILES,
+        sort_key="name",
+        sort_dir="asc",
+    )
+    return rows
+
+
 def _tiles(services: Services, project_id: str) -> tuple[str, list[dict[str, Any]]]:
     with services.db.reader() as session:
         project = identity.read_project(session, project_id=project_id)
         if project is None:
             raise ProjectNotFound(f"project {project_id} not found")
-        _, rows = pipeline_queries.list_pipelines(
-            session,
-            project_id=project_id,
-            name=None,
-            is_publish=None,
-            creator_ids=None,
-            latest_statuses=None,
-            offset=0,
-            limit=MAX_TILES,
-            sort_key="name",
-            sort_dir="asc",
-        )
+        rows = _live_pipelines(session, project_id)
     render_run = services.renderer.latest_run
     tiles = [
         {
@@ -65,7 +73,7 @@ def _tiles(services: Services, project_id: str) -> tuple[str, list[dict[str, Any
 
 @router.get("/projects/{project_id}")
 async def wall_page(request: Request, session: PageSession, project_id: str) -> Response:
-    caller = await caller_on(request, session, project_id, Role.VIEWER)
+    await caller_on(request, session, project_id, Role.VIEWER)
     services = services_of(request)
     # The change log's mark before the read: the stream catches up on what changed after it.
     mark, _ = await services.log_tail.fresh()
@@ -76,7 +84,6 @@ async def wall_page(request: Request, session: PageSession, project_id: str) -> 
         "project_name": project_name,
         "tiles": tiles,
         "statuses": list(RunStatus),
-        "can_run": caller.role >= Role.DEVELOPER,
     }
     return render(request, "wall.html", context, session=session)
 
@@ -101,19 +108,7 @@ async def wall_stream(
 
 def _pipeline_ids(services: Services, project_id: str) -> list[str]:
     with services.db.reader() as session:
-        _, rows = pipeline_queries.list_pipelines(
-            session,
-            project_id=project_id,
-            name=None,
-            is_publish=None,
-            creator_ids=None,
-            latest_statuses=None,
-            offset=0,
-            limit=MAX_TILES,
-            sort_key="name",
-            sort_dir="asc",
-        )
-    return [pipeline.id for pipeline, _ in rows]
+        return [pipeline.id for pipeline, _ in _live_pipelines(session, project_id)]
 
 
 def _changed_after(services: Services, project_id: str, after: int) -> list[str]:
