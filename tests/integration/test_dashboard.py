@@ -9,7 +9,15 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from stageline.engine.clock import system_clock
+from stageline.settings import Settings
+from stageline.store.database import Database
+from stageline.store.ids import new_id
+from stageline.store.queries import pipelines as pipeline_queries
+from stageline.store.tables import Pipeline
+from stageline.web.app import create_app as create_dashboard_app
 from tests.factories import PASSING, User, World, definition, shell_job, stage
 
 
@@ -148,6 +156,43 @@ class TestRunForm:
         assert "event: end" in stream.text
 
 
+class TestWallAtScale:
+    def test_a_thousand_pipelines_are_one_page_of_tiles(
+        self, admin: httpx.Client, world: World
+    ) -> None:
+        now = system_clock()
+        with world.db.writer() as session:
+            for index in range(1000):
+                pipeline_queries.insert_pipeline(
+                    session,
+                    Pipeline(
+                        id=new_id(),
+                        project_id=world.project_id,
+                        name=f"bulk-{index:04d}",
+                        description="",
+                        is_publish=False,
+                        manifest_version="3.0",
+                        definition=PASSING,
+                        sources=[],
+                        variables=[],
+                        schedules=[],
+                        triggers=[],
+                        creator_id=world.admin.user_id,
+                        updater_id=world.admin.user_id,
+                        created_at=now,
+                        updated_at=now,
+                        run_counter=0,
+                        deleted=False,
+                    ),
+                )
+        ran = world.create_pipeline()
+        world.wait_for(ran, world.run(ran))
+        page = admin.get(f"/projects/{world.project_id}")
+        assert page.status_code == 200
+        assert page.text.count('<article class="tile"') == 1001
+        assert page.text.count('data-status="COMPLETED"') >= 2  # the tile and its badge
+
+
 class TestPages:
     def test_pages_allow_nothing_but_this_server(self, admin: httpx.Client, world: World) -> None:
         response = admin.get(f"/projects/{world.project_id}")
@@ -159,6 +204,21 @@ class TestPages:
     def test_the_login_never_redirects_off_the_site(self, dashboard: str, world: World) -> None:
         with logged_in(dashboard, world.viewer, next_path="//evil.example/") as client:
             assert client.get("/login?next=//evil.example/").headers["location"] == "/"
+
+    def test_the_cookie_is_secure_when_the_public_base_url_is_https(
+        self, settings: Settings, db: Database, world: World
+    ) -> None:
+        assert settings.effective_public_base_url.startswith("https://")
+        app = create_dashboard_app(settings, db=db)
+        client = TestClient(app, base_url="https://ci.example.test", follow_redirects=False)
+        response = client.post(
+            "/login", data={"username": world.viewer.name, "password": world.viewer.password}
+        )
+        assert response.status_code == 303
+        cookie = response.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=lax" in cookie
+        assert "; secure" in cookie
 
     def test_a_login_posted_from_another_site_is_refused(
         self, dashboard: str, world: World
