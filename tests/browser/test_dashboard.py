@@ -103,6 +103,15 @@ class TestLive:
         tile = page.locator(f".tile[data-pipeline='{pipeline_id}']")
         expect(tile.locator(".run-link")).to_have_text("#1")
         expect(tile.locator(".dot")).to_have_attribute("data-status", "COMPLETED")
+        # The filters work in the page: by name, then by status.
+        name = page.locator(f".tile[data-pipeline='{pipeline_id}'] .tile-name").inner_text()
+        page.fill("#filter-name", name)
+        expect(page.locator(".tile:visible")).to_have_count(1)
+        page.fill("#filter-name", "")
+        page.select_option("#filter-status", "FAILED")
+        expect(tile).to_be_hidden()
+        page.select_option("#filter-status", "COMPLETED")
+        expect(tile).to_be_visible()
 
     def test_the_run_page_streams_a_running_steps_log(self, page: Page, world: World) -> None:
         secret = f"s3cret-{secrets.token_hex(4)}"
@@ -130,6 +139,29 @@ class TestLive:
 
 
 class TestActions:
+    def test_a_developer_runs_chosen_stages_from_the_pipeline_page(
+        self, page: Page, world: World
+    ) -> None:
+        pipeline_id = world.create_pipeline(
+            definition(
+                stage("FIRST", shell_job("ONE", "echo $WHO")),
+                stage("SECOND", shell_job("TWO", "echo two")),
+            ),
+            variables=[{"name": "WHO", "value": "nobody", "is_runtime": True}],
+        )
+        log_in(page, world.developer, f"/projects/{world.project_id}/pipelines/{pipeline_id}")
+        page.click("#run-open")
+        page.fill("input[name='var:WHO']", "the browser")
+        page.uncheck("input[name=stage][value=SECOND]")
+        page.click("#run-submit")
+        page.wait_for_url(re.compile(r"/runs/[0-9a-f]+$"))
+        expect(page.locator("#run-status")).to_have_text("COMPLETED", timeout=30_000)
+        stages = page.locator("section.stage")
+        expect(stages.nth(1)).to_have_attribute("data-status", "UNSELECTED")
+        step = page.locator(".job details.step").first
+        step.locator("summary").click()
+        expect(step.locator("pre.log")).to_contain_text("the browser")
+
     def test_a_developer_passes_a_manual_review_from_the_run_page(
         self, page: Page, world: World
     ) -> None:
