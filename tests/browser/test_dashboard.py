@@ -4,6 +4,7 @@ viewer and a forged or CSRF-less request are refused."""
 
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -115,9 +116,18 @@ class TestLive:
 
     def test_the_run_page_streams_a_running_steps_log(self, page: Page, world: World) -> None:
         secret = f"s3cret-{secrets.token_hex(4)}"
-        script = 'echo "token $API_TOKEN"; for i in 1 2 3 4 5 6; do echo "line-$i"; sleep 0.4; done'
+        script = "\n".join(
+            (
+                'echo "token $API_TOKEN"',
+                'for i in 1 2 3 4 5 6; do echo "line-$i"; sleep 0.4; done',
+                'echo "version=1.2.3" >> "$STAGELINE_OUTPUTS"',
+                "mkdir -p dist && echo packed > dist/app.txt",
+            )
+        )
+        job = shell_job("TALK", script)
+        job["steps"][0]["inputs"].append({"key": "artifacts", "value": "dist/*.txt"})
         pipeline_id = world.create_pipeline(
-            definition(stage("BUILD", shell_job("TALK", script))),
+            definition(stage("BUILD", job)),
             variables=[{"name": "API_TOKEN", "value": secret, "is_secret": True}],
         )
         world.run(pipeline_id)
@@ -136,6 +146,16 @@ class TestLive:
         assert "line-6" in text
         assert "token ***" in text
         assert secret not in text
+        # Outputs and artifacts appear once the step has ended, without a reload.
+        outputs = step.locator("table.outputs")
+        expect(outputs).to_be_visible()
+        expect(outputs).to_contain_text("version")
+        expect(outputs).to_contain_text("1.2.3")
+        link = page.locator("#artifacts a")
+        expect(link).to_have_text("dist/app.txt", timeout=30_000)
+        with page.expect_download() as download:
+            link.click()
+        assert Path(download.value.path()).read_bytes() == b"packed\n"
 
 
 class TestActions:

@@ -64,9 +64,17 @@ def project_name(services: Services, project_id: str) -> str:
     return project.name if project else project_id
 
 
-def run_state(detail: RunDetail) -> dict[str, Any]:
+def artifact_links(detail: RunDetail) -> list[tuple[str, str]]:
+    """(name, artifact ID) of each artifact; the API's download URL ends in …/{id}/download."""
+    return [
+        (artifact["name"], artifact["downloadUrl"].rsplit("/", 2)[-2])
+        for artifact in detail["artifacts"]
+    ]
+
+
+def run_state(detail: RunDetail, outputs: dict[str, list[Any]]) -> dict[str, Any]:
     """What the page redraws live: the run's and every stage's, job's and step's status and
-    times, by ID."""
+    times by ID, the steps' outputs and the run's artifacts (both appear as steps end)."""
     items: dict[str, Any] = {}
     for stage in detail["stages"]:
         items[stage["id"]] = [stage["status"], stage["start_time"], stage["end_time"]]
@@ -80,6 +88,8 @@ def run_state(detail: RunDetail) -> dict[str, Any]:
         "run": [detail["status"], detail["start_time"], detail["end_time"]],
         "message": detail["message"],
         "items": items,
+        "outputs": {step_id: shown for step_id, shown in outputs.items() if shown},
+        "artifacts": artifact_links(detail),
         "now": detail["current_system_time"],
     }
 
@@ -98,11 +108,7 @@ async def run_page(
         "run": detail,
         "graphs": {stage["id"]: layout(stage["jobs"]) for stage in detail["stages"]},
         "outputs": outputs,
-        "artifacts": [
-            # the API's download URL ends in …/artifacts/{id}/download
-            (artifact["name"], artifact["downloadUrl"].rsplit("/", 2)[-2])
-            for artifact in detail["artifacts"]
-        ],
+        "artifacts": artifact_links(detail),
         "checkpoint_task": CHECKPOINT_TASK,
         "can_act": caller.role >= Role.DEVELOPER,
         "active": sorted(RUN_ACTIVE),

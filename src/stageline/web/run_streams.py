@@ -56,8 +56,10 @@ async def _run_events(
     with services.live.watch(project_id=caller.project_id, run_id=run_id) as watch:
         yield ServerSentEvent(comment="run", retry=RETRY_MS)
         while True:
-            detail, _ = await run_in_threadpool(read_run, caller, services, pipeline_id, run_id)
-            yield ServerSentEvent(orjson.dumps(run_state(detail)).decode())
+            detail, outputs = await run_in_threadpool(
+                read_run, caller, services, pipeline_id, run_id
+            )
+            yield ServerSentEvent(orjson.dumps(run_state(detail, outputs)).decode())
             while not await watch.next(HEARTBEAT_SECONDS) and not watch.take_overflow():
                 pass
 

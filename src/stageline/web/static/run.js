@@ -37,6 +37,8 @@
     message.textContent = state.message || "";
     message.hidden = !state.message;
     for (const [id, item] of Object.entries(state.items)) setItem(id, item);
+    for (const [id, shown] of Object.entries(state.outputs)) drawOutputs(id, shown);
+    drawArtifacts(state.artifacts);
     const stop = document.getElementById("stop");
     if (stop) stop.hidden = !active.has(status);
     const retry = document.getElementById("retry");
@@ -45,6 +47,37 @@
       const job = button.closest(".job");
       button.hidden = !jobRetryable.has(job.dataset.status) || active.has(status);
     }
+  }
+
+  function cell(tag, text) {
+    const el = document.createElement(tag);
+    el.textContent = text;
+    return el;
+  }
+
+  function drawOutputs(id, shown) {
+    const table = document.querySelector(`[data-outputs-of="${id}"]`);
+    if (!table) return;
+    const rows = shown.map(({ key, value }) => {
+      const row = document.createElement("tr");
+      row.append(cell("th", key), cell("td", value));
+      return row;
+    });
+    table.replaceChildren(cell("caption", "Outputs"), ...rows);
+    table.hidden = !rows.length;
+  }
+
+  function drawArtifacts(artifacts) {
+    const list = document.getElementById("artifacts");
+    list.replaceChildren(...artifacts.map(([name, id]) => {
+      const link = cell("a", name);
+      link.href = list.dataset.base + id;
+      link.download = "";
+      const item = document.createElement("li");
+      item.append(link);
+      return item;
+    }));
+    document.getElementById("no-artifacts").hidden = artifacts.length > 0;
   }
 
   Stageline.listen(page.dataset.stream, {
