@@ -34,6 +34,7 @@ from stageline.engine.clock import system_clock
 from stageline.settings import Settings
 from stageline.store import migrate
 from stageline.store.database import Database
+from stageline.web.app import create_app as create_dashboard_app
 
 from .databases import fresh_postgres, sibling_database
 from .factories import World
@@ -114,6 +115,17 @@ def db(settings: Settings) -> Iterator[Database]:
 def live_server(settings: Settings, db: Database) -> Iterator[str]:
     """The app served over HTTP on a free loopback port; yields its base URL."""
     app = create_app(settings, db=db)
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def dashboard(settings: Settings, db: Database, agent: Agent) -> Iterator[str]:
+    """The server's app with the dashboard (`stageline.web.app`) over the same database as
+    `live_server`, whose agent runs the jobs its pages start; yields its base URL. Its public
+    base URL is plain http, as a browser on loopback reaches it, so its cookies are not Secure.
+    """
+    app = create_dashboard_app(settings.model_copy(update={"public_base_url": ""}), db=db)
     with serving(app) as url:
         yield url
 

@@ -109,6 +109,14 @@ class Authenticator:
         cached = self._tokens.get(token_digest(token), now=now)
         return None if cached is None else self._unexpired(*cached, now=now)
 
+    def revoke_token(self, token: str) -> None:
+        """Delete the token (a dashboard logout). Other server processes may still accept it
+        from their caches for up to `auth_cache_seconds`."""
+        digest = token_digest(token)
+        self._tokens.discard(digest)
+        with self.db.writer() as session:
+            identity.delete_token(session, digest=digest)
+
     @staticmethod
     def _unexpired(principal: Principal, expires_at: int, *, now: int) -> Principal:
         if expires_at <= now:

@@ -215,6 +215,7 @@ def _banner(settings: Settings, demo: dict[str, Any]) -> str:
     tools = Path(sys.executable).parent  # the virtualenv `make run` made: stageline, pip
     return f"""
 ================ Stageline demo =================
+ dashboard    {base}/   (log in with the login below)
  API          {base}
  login        {demo["user"]} / {demo["password"]}   (account "{settings.account_name}")
  project id   {project}

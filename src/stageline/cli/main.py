@@ -112,10 +112,10 @@ def serve(
     """Migrate the database and serve the API, with a built-in build agent beside it."""
     import uvicorn
 
-    from stageline.api.app import create_app
     from stageline.api.scrape import share_between_workers
     from stageline.cli.http_server import uvicorn_options
     from stageline.files import private_dir
+    from stageline.web.app import create_app
 
     overrides = {
         "host": host,
@@ -143,7 +143,7 @@ def serve(
             # Metrics of all workers are added up from files, in a directory of this server's.
             share_between_workers(settings.data_dir / "metrics" / str(settings.port))
             uvicorn.run(
-                "stageline.api.app:worker_app",
+                "stageline.web.app:worker_app",
                 factory=True,
                 host=settings.host,
                 port=settings.port,

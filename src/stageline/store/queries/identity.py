@@ -127,3 +127,7 @@ def read_token(session: Session, *, digest: str) -> AuthToken | None:
 def delete_expired_tokens(session: Session, *, now: int) -> int:
     result = session.execute(delete(AuthToken).where(AuthToken.expires_at <= now))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def delete_token(session: Session, *, digest: str) -> None:
+    session.execute(delete(AuthToken).where(AuthToken.digest == digest))

@@ -1,0 +1,194 @@
+"""A pipeline's page (run history, the Run form, its definition as YAML) and its edit page.
+
+Both read and write through the API's own handlers, called as functions with the session's
+caller: a run started here, or an edit saved here, is validated and carried out exactly as the
+same request to the API would be, and refused with the same messages.
+"""
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from stageline.api.deps import Caller, Services
+from stageline.api.errors import field_path
+from stageline.api.routes.pipelines import show_pipeline_detail, update_pipeline_info
+from stageline.api.routes.runs import list_pipeline_runs, run_pipeline
+from stageline.auth.roles import Role
+from stageline.domain.errors import Conflict, InvalidInput
+from stageline.schemas.pipeline_yaml import definition_from_yaml
+from stageline.schemas.pipelines import PipelineCreate
+from stageline.schemas.runs import RunCreate, RunListQuery
+from stageline.web.login_pages import read_form
+from stageline.web.sessions import (
+    CSRF_FIELD,
+    WebSession,
+    caller_on,
+    changing_session,
+    check_csrf,
+    page_session,
+    services_of,
+)
+from stageline.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+PageSession = Annotated[WebSession, Depends(page_session)]
+ChangingSession = Annotated[WebSession, Depends(changing_session)]
+RUNS_PER_PAGE = 20
+EDITABLE = ("name", "description", "variables", "definition")
+"""The edit form's fields; an error is shown at the one its field path starts with."""
+KEPT = (
+    "is_publish",
+    "manifest_version",
+    "sources",
+    "schedules",
+    "triggers",
+    "group_id",
+    "concurrency_control",
+)
+"""What an edit sends back unchanged, as ShowPipelineDetail gave it."""
+
+
+def _pipeline_url(project_id: str, pipeline_id: str) -> str:
+    return f"/projects/{project_id}/pipelines/{pipeline_id}"
+
+
+@router.get("/projects/{project_id}/pipelines/{pipeline_id}")
+async def pipeline_page(
+    request: Request, session: PageSession, project_id: str, pipeline_id: str, page: int = 1
+) -> Response:
+    caller = await caller_on(request, session, project_id, Role.VIEWER)
+    services = services_of(request)
+    page = max(1, min(page, 100_000))
+    query = RunListQuery(offset=(page - 1) * RUNS_PER_PAGE, limit=RUNS_PER_PAGE)
+    detail = await run_in_threadpool(show_pipeline_detail, caller, services, pipeline_id)
+    runs = await run_in_threadpool(list_pipeline_runs, caller, services, pipeline_id, query)
+    stages = json.loads(detail["definition"]).get("stages", [])
+    context = {
+        "project_id": project_id,
+        "pipeline": detail,
+        "stages": stages,
+        "runs": runs["pipeline_runs"],
+        "total": runs["total"],
+        "page": page,
+        "pages": max(1, -(-runs["total"] // RUNS_PER_PAGE)),
+        "runtime_variables": [v for v in detail["variables"] if v.get("is_runtime")],
+        "can_run": caller.role >= Role.DEVELOPER,
+        "can_edit": caller.role >= Role.ADMIN,
+    }
+    return render(request, "pipeline.html", context, session=session)
+
+
+@router.post("/projects/{project_id}/pipelines/{pipeline_id}/run")
+async def start_run(
+    request: Request, session: ChangingSession, project_id: str, pipeline_id: str
+) -> dict[str, str]:
+    """JSON in (RunPipelineDTO: `variables`, `choose_stages`, …), the new run's page out."""
+    caller = await caller_on(request, session, project_id, Role.DEVELOPER)
+    try:
+        body = RunCreate.model_validate_json(await request.body() or b"{}")
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InvalidInput(f"{field_path(first['loc'])}: {first['msg']}") from None
+    services = services_of(request)
+    started = await run_in_threadpool(run_pipeline, caller, services, pipeline_id, body)
+    run_id = started["pipeline_run_id"]
+    url = f"{_pipeline_url(project_id, pipeline_id)}/runs/{run_id}"
+    return {"pipeline_run_id": run_id, "url": url}
+
+
+@router.get("/projects/{project_id}/pipelines/{pipeline_id}/edit")
+async def edit_page(
+    request: Request, session: PageSession, project_id: str, pipeline_id: str
+) -> Response:
+    caller = await caller_on(request, session, project_id, Role.ADMIN)
+    services = services_of(request)
+    detail = await run_in_threadpool(show_pipeline_detail, caller, services, pipeline_id)
+    form = {
+        "name": detail["name"],
+        "description": detail["description"] or "",
+        "variables": json.dumps(detail["variables"], indent=2),
+        "definition": detail["yaml_definition"],
+        "format": "yaml",
+    }
+    context = {"project_id": project_id, "pipeline": detail, "form": form, "errors": {}}
+    return render(request, "edit.html", context, session=session)
+
+
+@router.post("/projects/{project_id}/pipelines/{pipeline_id}/edit")
+async def save_edit(
+    request: Request, session: PageSession, project_id: str, pipeline_id: str
+) -> Response:
+    form = await read_form(request)
+    check_csrf(session, form.get(CSRF_FIELD))
+    caller = await caller_on(request, session, project_id, Role.ADMIN)
+    services = services_of(request)
+    detail = await run_in_threadpool(show_pipeline_detail, caller, services, pipeline_id)
+    shown = {name: form.get(name, "") for name in EDITABLE}
+    shown["format"] = "json" if form.get("format") == "json" else "yaml"
+    try:
+        body = _edited(detail, shown)
+        await run_in_threadpool(_save, caller, services, pipeline_id, body)
+    except _FieldError as error:
+        context = {
+            "project_id": project_id,
+            "pipeline": detail,
+            "form": shown,
+            "errors": {error.field: error.message},
+        }
+        return render(request, "edit.html", context, session=session, status_code=400)
+    return RedirectResponse(_pipeline_url(project_id, pipeline_id), status_code=303)
+
+
+class _FieldError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _field_of(message: str) -> str:
+    """The form field an API error message is about, by the field path it starts with."""
+    head = message.split(":", 1)[0].strip()
+    root = head.split(".", 1)[0].split("[", 1)[0]
+    if root in EDITABLE:
+        return root
+    return "definition" if root in ("stages", "yaml_definition") else "form"
+
+
+def _edited(detail: Any, form: dict[str, str]) -> PipelineCreate:
+    """The PipelineDTO of the edit: the form's four fields over what the pipeline has."""
+    try:
+        variables = json.loads(form["variables"] or "[]")
+    except json.JSONDecodeError as error:
+        raise _FieldError("variables", f"variables: not JSON: {error}") from None
+    if form["format"] == "yaml":
+        try:
+            definition = definition_from_yaml(form["definition"])
+        except InvalidInput as error:
+            raise _FieldError("definition", f"definition: {error.message}") from None
+    else:
+        definition = form["definition"]
+    body = {name: detail[name] for name in KEPT}
+    body |= {
+        "name": form["name"],
+        "description": form["description"],
+        "variables": variables,
+        "definition": definition,
+    }
+    try:
+        return PipelineCreate.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        message = f"{field_path(first['loc'])}: {first['msg']}"
+        raise _FieldError(_field_of(message), message) from None
+
+
+def _save(caller: Caller, services: Services, pipeline_id: str, body: PipelineCreate) -> None:
+    try:
+        update_pipeline_info(caller, services, pipeline_id, body)
+    except (InvalidInput, Conflict) as error:
+        raise _FieldError(_field_of(error.message), error.message) from None

@@ -1,0 +1,156 @@
+"""The project wall: every pipeline of a project as a tile, kept current over Server-Sent Events.
+
+The page is rendered once on the server, all tiles at once (a thousand pipelines are a few
+hundred kilobytes of HTML, and filtering them in the browser is instant). The stream then sends
+a pipeline's batch-status element only when it changed, and the page redraws that tile alone.
+Tiles are drawn from the same element the batch-status API answers, on both sides.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from stageline.api.deps import Services
+from stageline.api.latest_elements import current_elements
+from stageline.auth.roles import Role
+from stageline.domain.errors import ProjectNotFound
+from stageline.domain.statuses import RunStatus
+from stageline.store.queries import changes as change_queries
+from stageline.store.queries import identity
+from stageline.store.queries import pipelines as pipeline_queries
+from stageline.store.tables import Pipeline, PipelineRun
+from stageline.web.sessions import WebSession, api_session, caller_on, page_session, services_of
+from stageline.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+PageSession = Annotated[WebSession, Depends(page_session)]
+ApiSession = Annotated[WebSession, Depends(api_session)]
+MAX_TILES = 5000
+HEARTBEAT_SECONDS = 15.0
+RETRY_MS = 3000
+
+
+def _live_pipelines(session: Session, project_id: str) -> list[tuple[Pipeline, PipelineRun | None]]:
+    """The project's pipelines by name, each with its latest run (None if never run)."""
+    _, rows = pipeline_queries.list_pipelines(
+        session,
+        project_id=project_id,
+        name=None,
+        is_publish=None,
+        creator_ids=None,
+        latest_statuses=None,
+        offset=0,
+        limit=MAX_TILES,
+        sort_key="name",
+        sort_dir="asc",
+    )
+    return rows
+
+
+def _tiles(services: Services, project_id: str) -> tuple[str, list[dict[str, Any]]]:
+    with services.db.reader() as session:
+        project = identity.read_project(session, project_id=project_id)
+        if project is None:
+            raise ProjectNotFound(f"project {project_id} not found")
+        rows = _live_pipelines(session, project_id)
+    render_run = services.renderer.latest_run
+    tiles = [
+        {
+            "pipeline_id": pipeline.id,
+            "name": pipeline.name,
+            "latest": render_run(latest) if latest is not None else None,
+        }
+        for pipeline, latest in rows
+    ]
+    return project.name, tiles
+
+
+@router.get("/projects/{project_id}")
+async def wall_page(request: Request, session: PageSession, project_id: str) -> Response:
+    await caller_on(request, session, project_id, Role.VIEWER)
+    services = services_of(request)
+    # The change log's mark before the read: the stream catches up on what changed after it.
+    mark, _ = await services.log_tail.fresh()
+    project_name, tiles = await run_in_threadpool(_tiles, services, project_id)
+    context = {
+        "mark": mark,
+        "project_id": project_id,
+        "project_name": project_name,
+        "tiles": tiles,
+        "statuses": list(RunStatus),
+    }
+    return render(request, "wall.html", context, session=session)
+
+
+@router.get("/projects/{project_id}/wall/stream")
+async def wall_stream(
+    request: Request, session: ApiSession, project_id: str, after: int | None = None
+) -> Response:
+    """Each event's data: `{"pipeline_id", "element"}`, the element null once it has none;
+    its `id` the change sequence it is current up to. It starts with the pipelines changed
+    after `after` (or Last-Event-ID, on a reconnection)."""
+    await caller_on(request, session, project_id, Role.VIEWER)
+    last = request.headers.get("last-event-id", "")
+    if last.isdigit() and len(last) < 19:
+        after = int(last)
+    return EventSourceResponse(
+        _events(services_of(request), project_id, after),
+        ping=HEARTBEAT_SECONDS,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _pipeline_ids(services: Services, project_id: str) -> list[str]:
+    with services.db.reader() as session:
+        return [pipeline.id for pipeline, _ in _live_pipelines(session, project_id)]
+
+
+def _changed_after(services: Services, project_id: str, after: int) -> list[str]:
+    """The project's pipelines changed after sequence `after`: all of them when the change log
+    no longer reaches back that far."""
+    ids = _pipeline_ids(services, project_id)
+    with services.db.connection() as connection:
+        changed = change_queries.pipelines_changed_after(
+            connection, after_seq=after, pipeline_ids=ids
+        )
+    return ids if changed is None else [i for i in ids if i in changed]
+
+
+async def _events(
+    services: Services, project_id: str, after: int | None
+) -> AsyncIterator[ServerSentEvent]:
+    with services.live.watch(project_id=project_id) as watch:
+        yield ServerSentEvent(comment="project wall", retry=RETRY_MS)
+        sent: dict[str, bytes | None] = {}
+        pending: list[str] = []
+        seq = after or 0
+        if after is not None:
+            pending = await run_in_threadpool(_changed_after, services, project_id, after)
+        while True:
+            if not pending:
+                changes = await watch.next(HEARTBEAT_SECONDS)
+                if watch.take_overflow():
+                    # Too far behind to know what changed: every tile is sent again.
+                    pending = await run_in_threadpool(_pipeline_ids, services, project_id)
+                else:
+                    pending = list(dict.fromkeys(change.pipeline_id for change in changes))
+                seq = max([seq, *(change.seq for change in changes)])
+            if not pending:
+                continue
+            mark, elements = await current_elements(services, project_id, pending)
+            seq = max(seq, mark)
+            for pipeline_id in pending:
+                element = elements.get(pipeline_id)
+                if pipeline_id in sent and sent[pipeline_id] == element:
+                    continue
+                sent[pipeline_id] = element
+                data = b'{"pipeline_id":' + orjson.dumps(pipeline_id)
+                data += b',"element":' + (element or b"null") + b"}"
+                yield ServerSentEvent(data.decode(), id=str(seq))
+            pending = []
