@@ -183,7 +183,7 @@ class TestResume:
             if how == "header"
             else {"last_event_id": str(last_id)}
         )
-        with stream(live_server, world, still, moved, **resume) as events:  # type: ignore[arg-type]
+        with stream(live_server, world, still, moved, **resume) as events:
             caught_up = events.element()
             assert caught_up["pipeline_run_id"] == moved_again
             assert caught_up["status"] == "COMPLETED"

@@ -4,10 +4,9 @@ A login is the API's password login (`api.logins`: the same accounts, the same g
 guessing); its token goes into the session cookie.
 """
 
-from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -17,9 +16,8 @@ from stageline.store.queries import identity
 from stageline.web.sessions import (
     COOKIE,
     CSRF_FIELD,
-    WebSession,
+    PageSession,
     check_csrf,
-    page_session,
     read_session,
     refuse_other_origins,
     safe_next,
@@ -28,7 +26,6 @@ from stageline.web.sessions import (
 from stageline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-PageSession = Annotated[WebSession, Depends(page_session)]
 MAX_FORM_BYTES = 64 * 1024
 
 

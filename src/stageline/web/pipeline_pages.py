@@ -6,9 +6,9 @@ same request to the API would be, and refused with the same messages.
 """
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -25,18 +25,15 @@ from stageline.schemas.runs import RunCreate, RunListQuery
 from stageline.web.login_pages import read_form
 from stageline.web.sessions import (
     CSRF_FIELD,
-    WebSession,
+    ChangingSession,
+    PageSession,
     caller_on,
-    changing_session,
     check_csrf,
-    page_session,
     services_of,
 )
 from stageline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-PageSession = Annotated[WebSession, Depends(page_session)]
-ChangingSession = Annotated[WebSession, Depends(changing_session)]
 RUNS_PER_PAGE = 20
 EDITABLE = ("name", "description", "variables", "definition")
 """The edit form's fields; an error is shown at the one its field path starts with."""

@@ -7,9 +7,9 @@ engine commands the API's routes call, with the session's caller: the same check
 refusals (403 with the error body for a viewer, 409 for a run in the wrong state).
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
@@ -32,19 +32,15 @@ from stageline.store.queries import identity
 from stageline.store.queries import runs as run_queries
 from stageline.web.graph import layout
 from stageline.web.sessions import (
-    WebSession,
-    api_session,
+    ApiSession,
+    ChangingSession,
+    PageSession,
     caller_on,
-    changing_session,
-    page_session,
     services_of,
 )
 from stageline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-PageSession = Annotated[WebSession, Depends(page_session)]
-ApiSession = Annotated[WebSession, Depends(api_session)]
-ChangingSession = Annotated[WebSession, Depends(changing_session)]
 RUN_PATH = "/projects/{project_id}/pipelines/{pipeline_id}/runs/{run_id}"
 
 

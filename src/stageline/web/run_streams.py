@@ -12,10 +12,9 @@ a reconnection resumes after it; an `end` event says the step has ended and all 
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -28,10 +27,13 @@ from stageline.engine.lookups import find_pipeline, find_run
 from stageline.store.queries import logs as log_queries
 from stageline.store.queries import runs as run_queries
 from stageline.web.run_page import RUN_PATH, read_run, run_state
-from stageline.web.sessions import WebSession, api_session, caller_on, services_of
+from stageline.web.sessions import (
+    ApiSession,
+    caller_on,
+    services_of,
+)
 
 router = APIRouter(include_in_schema=False)
-ApiSession = Annotated[WebSession, Depends(api_session)]
 HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 2000
 LOG_POLL_SECONDS = 0.5

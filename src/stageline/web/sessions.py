@@ -11,9 +11,10 @@ compared in constant time.
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from stageline.api.deps import Caller, Services
@@ -134,3 +135,11 @@ def safe_next(value: str | None) -> str:
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
     return value
+
+
+PageSession = Annotated[WebSession, Depends(page_session)]
+"""A page's session: without one, the browser is sent to the login page."""
+ApiSession = Annotated[WebSession, Depends(api_session)]
+"""A script's session (streams, fetches): without one, a 401 with the error body."""
+ChangingSession = Annotated[WebSession, Depends(changing_session)]
+"""A session whose request changes something: its CSRF token is checked."""

@@ -7,10 +7,10 @@ Tiles are drawn from the same element the batch-status API answers, on both side
 """
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
@@ -25,12 +25,15 @@ from stageline.store.queries import changes as change_queries
 from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.tables import Pipeline, PipelineRun
-from stageline.web.sessions import WebSession, api_session, caller_on, page_session, services_of
+from stageline.web.sessions import (
+    ApiSession,
+    PageSession,
+    caller_on,
+    services_of,
+)
 from stageline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-PageSession = Annotated[WebSession, Depends(page_session)]
-ApiSession = Annotated[WebSession, Depends(api_session)]
 MAX_TILES = 5000
 HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 3000
