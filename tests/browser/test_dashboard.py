@@ -114,6 +114,26 @@ class TestLive:
         page.select_option("#filter-status", "COMPLETED")
         expect(tile).to_be_visible()
 
+    def test_a_pipeline_made_after_the_wall_loaded_gets_a_tile_and_a_deleted_one_loses_it(
+        self, page: Page, world: World
+    ) -> None:
+        log_in(page, world.viewer, f"/projects/{world.project_id}")
+        expect(page.locator("#live")).to_have_attribute("data-state", "open")
+        page.evaluate("window.notReloaded = true")
+        pipeline_id = world.create_pipeline()
+        tile = page.locator(f".tile[data-pipeline='{pipeline_id}']")
+        expect(tile).to_have_count(0)
+
+        world.run(pipeline_id)
+        expect(tile.locator(".badge")).to_have_text("COMPLETED", timeout=30_000)
+        expect(tile.locator(".run-link")).to_have_text("#1")
+        deleted = world.client.delete(
+            f"{world.base}/pipelines/{pipeline_id}", headers=world.admin.headers
+        )
+        assert deleted.status_code == 200
+        expect(tile).to_have_count(0)
+        assert page.evaluate("window.notReloaded") is True
+
     def test_the_run_page_streams_a_running_steps_log(self, page: Page, world: World) -> None:
         secret = f"s3cret-{secrets.token_hex(4)}"
         script = "\n".join(

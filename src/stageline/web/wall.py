@@ -95,7 +95,8 @@ async def wall_page(request: Request, session: PageSession, project_id: str) -> 
 async def wall_stream(
     request: Request, session: ApiSession, project_id: str, after: int | None = None
 ) -> Response:
-    """Each event's data: `{"pipeline_id", "element"}`, the element null once it has none;
+    """Each event's data: `{"pipeline_id", "element"}`, the element null when it has none
+    (and `"deleted": true` when the pipeline is gone);
     its `id` the change sequence it is current up to. It starts with the pipelines changed
     after `after` (or Last-Event-ID, on a reconnection)."""
     await caller_on(request, session, project_id, Role.VIEWER)
@@ -148,12 +149,17 @@ async def _events(
                 continue
             mark, elements = await current_elements(services, project_id, pending)
             seq = max(seq, mark)
+            live: set[str] = set()
+            if None in elements.values():  # never run, or deleted: the tile stays or goes
+                live = set(await run_in_threadpool(_pipeline_ids, services, project_id))
             for pipeline_id in pending:
                 element = elements.get(pipeline_id)
                 if pipeline_id in sent and sent[pipeline_id] == element:
                     continue
                 sent[pipeline_id] = element
                 data = b'{"pipeline_id":' + orjson.dumps(pipeline_id)
-                data += b',"element":' + (element or b"null") + b"}"
-                yield ServerSentEvent(data.decode(), id=str(seq))
+                data += b',"element":' + (element or b"null")
+                if element is None and pipeline_id not in live:
+                    data += b',"deleted":true'
+                yield ServerSentEvent((data + b"}").decode(), id=str(seq))
             pending = []

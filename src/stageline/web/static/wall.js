@@ -62,11 +62,40 @@
     tile.hidden = !matches(tile);
   }
 
+  // A pipeline made after the page loaded: its tile, as the server renders it now (after the
+  // change that told of it), is taken from the wall page once.
+  const adopting = new Set();
+  async function adopt(pipelineId) {
+    if (adopting.has(pipelineId)) return;
+    adopting.add(pipelineId);
+    try {
+      const response = await fetch(location.pathname, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const found = page.querySelector(`.tile[data-pipeline="${pipelineId}"]`);
+      if (!found || tiles.has(pipelineId)) return;
+      const tile = document.adoptNode(found);
+      document.getElementById("tiles").append(tile);
+      tiles.set(pipelineId, tile);
+      Stageline.showTimes(tile);
+      tile.hidden = !matches(tile);
+    } finally {
+      adopting.delete(pipelineId);
+    }
+  }
+
   Stageline.listen(wall.dataset.stream, {
     message(event) {
       const change = JSON.parse(event.data);
       const tile = tiles.get(change.pipeline_id);
-      if (tile) draw(tile, change.element);
+      if (tile && change.deleted) {
+        tile.remove();
+        tiles.delete(change.pipeline_id);
+      } else if (tile) {
+        draw(tile, change.element);
+      } else if (!change.deleted) {
+        adopt(change.pipeline_id);
+      }
     },
   });
 })();
