@@ -7,6 +7,7 @@ Tiles are drawn from the same element the batch-status API answers, on both side
 """
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import orjson
@@ -17,11 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stageline.api.deps import Services
-from stageline.api.latest_elements import current_elements
+from stageline.api.element_updates import HEARTBEAT_SECONDS, element_updates
 from stageline.auth.roles import Role
 from stageline.domain.errors import ProjectNotFound
 from stageline.domain.statuses import RunStatus
-from stageline.store.queries import changes as change_queries
 from stageline.store.queries import identity
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.tables import Pipeline, PipelineRun
@@ -35,7 +35,6 @@ from stageline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 MAX_TILES = 5000
-HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 3000
 
 
@@ -115,51 +114,22 @@ def _pipeline_ids(services: Services, project_id: str) -> list[str]:
         return [pipeline.id for pipeline, _ in _live_pipelines(session, project_id)]
 
 
-def _changed_after(services: Services, project_id: str, after: int) -> list[str]:
-    """The project's pipelines changed after sequence `after`: all of them when the change log
-    no longer reaches back that far."""
-    ids = _pipeline_ids(services, project_id)
-    with services.db.connection() as connection:
-        changed = change_queries.pipelines_changed_after(
-            connection, after_seq=after, pipeline_ids=ids
-        )
-    return ids if changed is None else [i for i in ids if i in changed]
-
-
 async def _events(
     services: Services, project_id: str, after: int | None
 ) -> AsyncIterator[ServerSentEvent]:
+    project_pipelines = partial(_pipeline_ids, services, project_id)
     with services.live.watch(project_id=project_id) as watch:
         yield ServerSentEvent(comment="project wall", retry=RETRY_MS)
-        sent: dict[str, bytes | None] = {}
-        pending: list[str] = []
-        seq = after or 0
-        if after is not None:
-            pending = await run_in_threadpool(_changed_after, services, project_id, after)
-        while True:
-            if not pending:
-                changes = await watch.next(HEARTBEAT_SECONDS)
-                if watch.take_overflow():
-                    # Too far behind to know what changed: every tile is sent again.
-                    pending = await run_in_threadpool(_pipeline_ids, services, project_id)
-                else:
-                    pending = list(dict.fromkeys(change.pipeline_id for change in changes))
-                seq = max([seq, *(change.seq for change in changes)])
-            if not pending:
-                continue
-            mark, elements = await current_elements(services, project_id, pending)
-            seq = max(seq, mark)
+        updates = element_updates(
+            services, watch, project_pipelines, after=after, current_first=False
+        )
+        async for batch in updates:
             live: set[str] = set()
-            if None in elements.values():  # never run, or deleted: the tile stays or goes
-                live = set(await run_in_threadpool(_pipeline_ids, services, project_id))
-            for pipeline_id in pending:
-                element = elements.get(pipeline_id)
-                if pipeline_id in sent and sent[pipeline_id] == element:
-                    continue
-                sent[pipeline_id] = element
+            if any(update.element is None for update in batch):  # never run, or deleted?
+                live = set(await run_in_threadpool(project_pipelines))
+            for pipeline_id, element, seq in batch:
                 data = b'{"pipeline_id":' + orjson.dumps(pipeline_id)
                 data += b',"element":' + (element or b"null")
                 if element is None and pipeline_id not in live:
                     data += b',"deleted":true'
                 yield ServerSentEvent((data + b"}").decode(), id=str(seq))
-            pending = []
