@@ -18,6 +18,7 @@ from stageline.engine.clock import system_clock
 from tests.conftest import TEST_SECRET
 from tests.factories import World, definition, shell_job, stage
 from tests.gitrepos import GitRepo
+from tests.integration.test_schedules import daily_slot, every_day
 
 ONLY_MAIN_PASSES = definition(stage("BUILD", shell_job("CHECK", 'test "$BRANCH" = main')))
 FAILING = definition(stage("BUILD", shell_job("BREAK", "exit 3")))
@@ -312,6 +313,24 @@ class TestCcXml:
                 f"{world.base}/pipelines/{pipeline_id}/pipeline-runs/{running}/stop",
                 headers=world.developer.headers,
             )
+
+    def test_a_scheduled_pipeline_says_when_it_builds_next(self, world: World) -> None:
+        time, next_ms = daily_slot()
+        scheduled = world.create_pipeline(
+            name=f"nightly-{secrets.token_hex(3)}", schedules=[every_day(time)]
+        )
+        disabled = world.create_pipeline(
+            name=f"off-{secrets.token_hex(3)}", schedules=[every_day(time, enable=False)]
+        )
+        response = world.client.get(
+            f"/cc.xml?project_id={world.project_id}&pipeline_ids={scheduled},{disabled}",
+            headers=world.viewer.headers,
+        )
+        by_name = {p["name"]: p for p in cc_projects(response.content)}
+        (on,) = (p for name, p in by_name.items() if name.startswith("nightly-"))
+        (off,) = (p for name, p in by_name.items() if name.startswith("off-"))
+        assert datetime.fromisoformat(on["nextBuildTime"]).timestamp() * 1000 == next_ms
+        assert "nextBuildTime" not in off
 
     def test_a_cctray_clients_parser_reads_it(self, world: World) -> None:
         """BuildNotify's own feed parser (the tray monitor on PyPI), where it is installed."""

@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 
 from stageline.api.render import Renderer
 from stageline.domain.monitors import cc_activity, cc_last_build_status
+from stageline.domain.schedules import next_fire
 from stageline.store.queries.feeds import MonitoredPipeline
 
 MEDIA_TYPE = "application/xml"
@@ -25,10 +26,13 @@ def cc_xml(
     project_id: str,
     pipelines: Sequence[MonitoredPipeline],
     *,
+    now: int,
     branch: str | None = None,
 ) -> bytes:
     """The feed's document. With `branch`, each name says so (`app :: main`), so that feeds of
-    several branches can sit side by side in one monitor."""
+    several branches can sit side by side in one monitor. `nextBuildTime` is when the
+    pipeline's schedules fire next (they build its default branch: not said on a branch's
+    feed)."""
     root = ElementTree.Element("Projects")
     for pipeline in pipelines:
         built, latest = pipeline.last_built, pipeline.latest
@@ -50,6 +54,9 @@ def cc_xml(
         }
         if built is not None:
             attributes["lastBuildLabel"] = str(built.run_number)
+        upcoming = next_fire(pipeline.schedules, now) if branch is None else None
+        if upcoming is not None:
+            attributes["nextBuildTime"] = cc_time(upcoming)
         ElementTree.SubElement(root, "Project", attributes)
     document: bytes = ElementTree.tostring(root, encoding="UTF-8", xml_declaration=True)
     return document

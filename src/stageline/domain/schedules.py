@@ -273,6 +273,17 @@ def next_slot(schedule: Schedule, now: int) -> int | None:
     return None
 
 
+def next_fire(schedules: Sequence[Mapping[str, Any]], now: int) -> int | None:
+    """When the first of a pipeline's enabled schedules fires next after `now` (epoch ms);
+    None when none will (or one no longer parses: it fires nothing either)."""
+    try:
+        parsed = parse_schedules(schedules)
+    except InvalidInput:
+        return None
+    slots = [next_slot(schedule, now) for schedule in parsed if schedule.fires]
+    return min((slot for slot in slots if slot is not None), default=None)
+
+
 def slot_to_fire(schedule: Schedule, *, now: int, not_before: int) -> int | None:
     """The slot to fire at `now`: the latest one, if it is not before `not_before` (the first
     slot not yet fired). Slots missed while no server ran are not fired one by one: only

@@ -55,8 +55,8 @@ class TestCcXml:
     def test_attribute_values_are_escaped_and_times_carry_their_zone(self) -> None:
         built = RunGlance("r" * 32, "FAILED", 7, 1_700_000_000_000, 1_700_000_061_999)
         running = RunGlance("s" * 32, "RUNNING", 8, 1_700_000_100_000, None)
-        pipeline = MonitoredPipeline("a" * 32, "app", 1, running, built)
-        document = cc_xml(RENDERER, PROJECT, [pipeline], branch='x"<&>\n')
+        pipeline = MonitoredPipeline("a" * 32, "app", 1, running, built, [])
+        document = cc_xml(RENDERER, PROJECT, [pipeline], now=1, branch='x"<&>\n')
         (project,) = ElementTree.fromstring(document)
         assert project.attrib == {
             "name": 'app :: x"<&>\n',
@@ -69,8 +69,8 @@ class TestCcXml:
         assert b"&lt;&amp;&gt;" in document
 
     def test_a_pipeline_never_built_is_unknown_since_it_was_created(self) -> None:
-        pipeline = MonitoredPipeline("a" * 32, "app", 1_700_000_000_000, None, None)
-        (project,) = ElementTree.fromstring(cc_xml(RENDERER, PROJECT, [pipeline]))
+        pipeline = MonitoredPipeline("a" * 32, "app", 1_700_000_000_000, None, None, [])
+        (project,) = ElementTree.fromstring(cc_xml(RENDERER, PROJECT, [pipeline], now=1))
         assert project.attrib["lastBuildStatus"] == "Unknown"
         assert project.attrib["activity"] == "Sleeping"
         assert project.attrib["lastBuildTime"] == cc_time(1_700_000_000_000)

@@ -76,7 +76,13 @@ def _cc_xml_route(name: str, path: str) -> None:
         pipelines = await run_in_threadpool(
             _monitored, services, caller.project_id, wanted, filters.branch
         )
-        body = cctray.cc_xml(services.renderer, caller.project_id, pipelines, branch=filters.branch)
+        body = cctray.cc_xml(
+            services.renderer,
+            caller.project_id,
+            pipelines,
+            now=services.clock(),
+            branch=filters.branch,
+        )
         return conditional(
             request, body, media_type=cctray.MEDIA_TYPE, headers={"Cache-Control": "no-cache"}
         )

@@ -69,6 +69,8 @@ class MonitoredPipeline:
     last_built: RunGlance | None
     """The latest run that started and ended (`RUN_BUILT`); the same as `latest` unless that
     one is still going or was never started."""
+    schedules: list[dict[str, Any]]
+    """As stored: when its schedules fire next is the domain's to say."""
 
 
 _GLANCE = (
@@ -98,7 +100,8 @@ def read_monitored_pipelines(
     Three statements whatever the number of pipelines, plus one per pipeline whose latest run
     has not ended (its last build is then an earlier run, found walking back its runs).
     """
-    query = select(Pipeline.id, Pipeline.name, Pipeline.created_at, Pipeline.latest_run_id).where(
+    columns = (Pipeline.id, Pipeline.name, Pipeline.created_at, Pipeline.latest_run_id)
+    query = select(*columns, Pipeline.schedules).where(
         Pipeline.project_id == project_id, Pipeline.deleted.is_(False)
     )
     if pipeline_ids is not None:
@@ -129,7 +132,9 @@ def read_monitored_pipelines(
         built = run
         if run is not None and run.status not in RUN_BUILT:
             built = _last_built(connection, pipeline_id=row.id, branch=branch)
-        monitored.append(MonitoredPipeline(row.id, row.name, row.created_at, run, built))
+        monitored.append(
+            MonitoredPipeline(row.id, row.name, row.created_at, run, built, row.schedules or [])
+        )
     return monitored
 
 
