@@ -236,3 +236,35 @@ class TestPages:
         assert paths
         assert not [p for p in paths if p.startswith(("/projects", "/login", "/logout", "/static"))]
         assert "/" not in paths
+
+
+class TestStreams:
+    @pytest.mark.parametrize(
+        ("query", "headers"),
+        [("?after=99999999999999999999999", {}), ("?after=x", {}), ("", {"Last-Event-ID": "1e3"})],
+    )
+    def test_a_bad_resumption_point_is_a_400_before_the_stream_starts(
+        self, admin: httpx.Client, world: World, query: str, headers: dict[str, str]
+    ) -> None:
+        response = admin.get(f"/projects/{world.project_id}/wall/stream{query}", headers=headers)
+        assert response.status_code == 400, response.text
+        assert "is not an event ID" in response.json()["error_msg"]
+
+    def test_a_run_stream_ends_once_its_pipeline_is_deleted(
+        self, admin: httpx.Client, world: World
+    ) -> None:
+        pipeline_id = world.create_pipeline(definition(stage("S", shell_job("J", "sleep 30"))))
+        run_id = world.run(pipeline_id)
+        path = f"/projects/{world.project_id}/pipelines/{pipeline_id}/runs/{run_id}/stream"
+        with admin.stream("GET", path) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))
+            deleted = world.client.delete(
+                f"{world.base}/pipelines/{pipeline_id}", headers=world.admin.headers
+            )
+            assert deleted.status_code == 200
+            # It ends, rather than failing on every change that follows (a bound: the client's
+            # read timeout), and the page's reconnection is then refused with a 404.
+            list(lines)
+        assert admin.get(path).status_code == 404

@@ -314,6 +314,15 @@ class TestCcXml:
                 headers=world.developer.headers,
             )
 
+    @pytest.mark.parametrize(
+        "path", ["/cc.xml?project_id={project}", "/badges/{project}/{pipeline}.svg?"]
+    )
+    def test_status_is_no_filter_of_cc_xml_or_badges(self, world: World, path: str) -> None:
+        url = path.format(project=world.project_id, pipeline="a" * 32) + "&status=FAILED"
+        response = world.client.get(url, headers=world.viewer.headers)
+        assert response.status_code == 400
+        assert response.json()["error_msg"].startswith("status: not a filter of this feed")
+
     def test_a_scheduled_pipeline_says_when_it_builds_next(self, world: World) -> None:
         time, next_ms = daily_slot()
         scheduled = world.create_pipeline(

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from stageline.api import element_updates
 from stageline.api.app import create_app
 from stageline.settings import Settings
 from tests.conftest import serving
@@ -190,6 +191,23 @@ class TestResume:
             run_of_still = world.run(still)
             # Had `still` been sent again on reconnecting, its old run would come first.
             assert events.element()["pipeline_run_id"] == run_of_still
+
+
+class TestLifetime:
+    def test_a_stream_ends_after_its_bound_and_the_client_resumes_where_it_was(
+        self, world: World, live_server: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(element_updates, "STREAM_SECONDS", 1.0)
+        pipeline_id = world.create_pipeline()
+        world.wait_for(pipeline_id, world.run(pipeline_id))
+        with stream(live_server, world, pipeline_id) as events:
+            last_id = events.element()["_id"]
+            with pytest.raises(AssertionError, match="the stream ended"):
+                events.next()
+        headers = world.viewer.headers | {"Last-Event-ID": last_id}
+        with stream(live_server, world, pipeline_id, headers=headers) as events:
+            run_id = world.run(pipeline_id)
+            assert events.element()["pipeline_run_id"] == run_id
 
 
 class TestRefusals:

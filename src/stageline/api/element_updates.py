@@ -8,6 +8,7 @@ delivered so far, never the log's newest (a change with a lower number to anothe
 still be on its way to the watch, and resuming after it would lose it).
 """
 
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple
 
@@ -16,10 +17,29 @@ from starlette.concurrency import run_in_threadpool
 from stageline.api.deps import Services
 from stageline.api.latest_elements import current_elements
 from stageline.api.live import Watch
+from stageline.domain.errors import InvalidInput, excerpt
 from stageline.store.queries import changes as change_queries
 
 HEARTBEAT_SECONDS = 15.0
 """How long a watch waits before it looks again (and the streams' heartbeat)."""
+STREAM_SECONDS = 60.0
+"""How long a stream lasts: then it ends, and the client reconnects with `Last-Event-ID` (as
+browsers do by themselves), losing nothing and showing its credentials again, so that a revoked
+token, a removed member or an ended session stops reading within this bound."""
+
+
+def event_id(value: str | None, *, name: str = "Last-Event-ID") -> int | None:
+    """A resumption point (a change sequence number) as a client sends it back; `InvalidInput`
+    for anything else."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidInput(f"{name}: {excerpt(value)!r} is not an event ID of this stream")
+    return int(value)
+
+
+def ended(deadline: float) -> bool:
+    return time.monotonic() >= deadline
 
 
 class Update(NamedTuple):
@@ -40,9 +60,10 @@ async def element_updates(
     """Batches of updates for the watched pipelines: first, with `after` (a resumption), those
     that changed since sequence `after` (all of them when the change log no longer reaches back
     that far); else, with `current_first`, the element of each that has one; then, as changes
-    arrive, each element that changed. `pipeline_ids` lists the watched pipelines, in the order
-    updates are sent (it is called on a worker thread)."""
+    arrive, each element that changed, for `STREAM_SECONDS`. `pipeline_ids` lists the watched
+    pipelines, in the order updates are sent (it is called on a worker thread)."""
     project_id = watch.project_id
+    deadline = time.monotonic() + STREAM_SECONDS
     sent: dict[str, bytes | None] = {}
     if after is not None:
         # Those changed since `after` are read before the elements are: a change in between
@@ -61,8 +82,8 @@ async def element_updates(
             for pipeline_id, element in sent.items()
             if element is not None or after is not None
         ]
-    while True:
-        changes = await watch.next(HEARTBEAT_SECONDS)
+    while not ended(deadline):
+        changes = await watch.next(min(HEARTBEAT_SECONDS, deadline - time.monotonic()))
         overflowed = watch.take_overflow()
         if not changes and not overflowed:
             continue

@@ -11,6 +11,7 @@ a reconnection resumes after it; an `end` event says the step has ended and all 
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -20,8 +21,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stageline.api.deps import Caller, Services
+from stageline.api.element_updates import (
+    HEARTBEAT_SECONDS,
+    STREAM_SECONDS,
+    ended,
+    event_id,
+)
 from stageline.auth.roles import Role
-from stageline.domain.errors import StepNotFound, excerpt
+from stageline.domain.errors import DomainError, StepNotFound, excerpt
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.lookups import find_pipeline, find_run
 from stageline.store.queries import logs as log_queries
@@ -34,7 +41,6 @@ from stageline.web.sessions import (
 )
 
 router = APIRouter(include_in_schema=False)
-HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 2000
 LOG_POLL_SECONDS = 0.5
 LOG_BATCH_LINES = 1000
@@ -55,15 +61,21 @@ async def run_stream(
 async def _run_events(
     caller: Caller, services: Services, pipeline_id: str, run_id: str
 ) -> AsyncIterator[ServerSentEvent]:
+    deadline = time.monotonic() + STREAM_SECONDS
     with services.live.watch(project_id=caller.project_id, run_id=run_id) as watch:
         yield ServerSentEvent(comment="run", retry=RETRY_MS)
-        while True:
-            detail, outputs = await run_in_threadpool(
-                read_run, caller, services, pipeline_id, run_id
-            )
+        while not ended(deadline):
+            try:
+                detail, outputs = await run_in_threadpool(
+                    read_run, caller, services, pipeline_id, run_id
+                )
+            except DomainError:  # the pipeline was deleted meanwhile: nothing more to show
+                return
             yield ServerSentEvent(orjson.dumps(run_state(detail, outputs)).decode())
-            while not await watch.next(HEARTBEAT_SECONDS) and not watch.take_overflow():
-                pass
+            while not ended(deadline):
+                wait = min(HEARTBEAT_SECONDS, deadline - time.monotonic())
+                if await watch.next(wait) or watch.take_overflow():
+                    break
 
 
 @router.get(RUN_PATH + "/steps/{step_run_id}/log")
@@ -78,8 +90,8 @@ async def log_stream(
     caller = await caller_on(request, session, project_id, Role.VIEWER)
     services = services_of(request)
     await run_in_threadpool(_read_lines, caller, services, pipeline_id, run_id, step_run_id, 0)
-    last = request.headers.get("last-event-id", "")
-    start = int(last) + 1 if last.isdigit() and len(last) < 12 else 0
+    last = event_id(request.headers.get("last-event-id"))
+    start = 0 if last is None else last + 1
     events = _log_events(caller, services, (pipeline_id, run_id, step_run_id), start)
     return EventSourceResponse(events, ping=HEARTBEAT_SECONDS, headers=HEADERS)
 
@@ -110,16 +122,20 @@ def _read_lines(
 async def _log_events(
     caller: Caller, services: Services, ids: tuple[str, str, str], start: int
 ) -> AsyncIterator[ServerSentEvent]:
+    deadline = time.monotonic() + STREAM_SECONDS
     yield ServerSentEvent(comment="log", retry=RETRY_MS)
-    while True:
-        lines, ended = await run_in_threadpool(_read_lines, caller, services, *ids, start)
+    while not ended(deadline):
+        try:
+            lines, step_ended = await run_in_threadpool(_read_lines, caller, services, *ids, start)
+        except DomainError:  # the pipeline was deleted meanwhile: nothing more to show
+            return
         if lines:
             start = lines[-1][0] + 1
             data = orjson.dumps([content for _, content in lines]).decode()
             yield ServerSentEvent(data, event="lines", id=str(lines[-1][0]))
         if len(lines) == LOG_BATCH_LINES:
             continue
-        if ended:
+        if step_ended:
             yield ServerSentEvent("{}", event="end")
             return
         await asyncio.sleep(LOG_POLL_SECONDS)

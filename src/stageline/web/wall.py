@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stageline.api.deps import Services
-from stageline.api.element_updates import HEARTBEAT_SECONDS, element_updates
+from stageline.api.element_updates import HEARTBEAT_SECONDS, element_updates, event_id
 from stageline.auth.roles import Role
 from stageline.domain.errors import ProjectNotFound
 from stageline.domain.statuses import RunStatus
@@ -92,18 +92,16 @@ async def wall_page(request: Request, session: PageSession, project_id: str) -> 
 
 @router.get("/projects/{project_id}/wall/stream")
 async def wall_stream(
-    request: Request, session: ApiSession, project_id: str, after: int | None = None
+    request: Request, session: ApiSession, project_id: str, after: str | None = None
 ) -> Response:
     """Each event's data: `{"pipeline_id", "element"}`, the element null when it has none
     (and `"deleted": true` when the pipeline is gone);
     its `id` the change sequence it is current up to. It starts with the pipelines changed
     after `after` (or Last-Event-ID, on a reconnection)."""
     await caller_on(request, session, project_id, Role.VIEWER)
-    last = request.headers.get("last-event-id", "")
-    if last.isdigit() and len(last) < 19:
-        after = int(last)
+    resume_after = event_id(request.headers.get("last-event-id") or after)
     return EventSourceResponse(
-        _events(services_of(request), project_id, after),
+        _events(services_of(request), project_id, resume_after),
         ping=HEARTBEAT_SECONDS,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

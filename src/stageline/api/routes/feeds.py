@@ -72,16 +72,16 @@ def _cc_xml_route(name: str, path: str) -> None:
         if pipeline_ids is not None:
             limit = services.settings.batch_max_ids
             wanted = parse_id_list(pipeline_ids, name="pipeline_ids", limit=limit)
-        filters = parse_feed_filters(request.query_params)
+        branch = _branch_of(request)
         pipelines = await run_in_threadpool(
-            _monitored, services, caller.project_id, wanted, filters.branch
+            _monitored, services, caller.project_id, wanted, branch
         )
         body = cctray.cc_xml(
             services.renderer,
             caller.project_id,
             pipelines,
             now=services.clock(),
-            branch=filters.branch,
+            branch=branch,
         )
         return conditional(
             request, body, media_type=cctray.MEDIA_TYPE, headers={"Cache-Control": "no-cache"}
@@ -129,15 +129,24 @@ async def show_pipeline_badge(
         raise InvalidInput(f"pipeline_id: {excerpt(pipeline_id)!r} does not match {ID_PATTERN}")
     if label is not None and not 0 < len(label) <= badges.LABEL_MAX_CHARS:
         raise InvalidInput(f"label: 1 to {badges.LABEL_MAX_CHARS} characters")
-    filters = parse_feed_filters(request.query_params)
+    branch = _branch_of(request)
     found = await run_in_threadpool(
-        _monitored, services, caller.project_id, [pipeline_id], filters.branch
+        _monitored, services, caller.project_id, [pipeline_id], branch
     )
     latest = found[0].latest if found else None
     look = badge_look(None if latest is None else latest.status)
     body = badges.badge_svg(label or "build", look)
     headers = {"Cache-Control": NO_CACHE, "Access-Control-Allow-Origin": "*"}
     return conditional(request, body, media_type=badges.MEDIA_TYPE, headers=headers)
+
+
+def _branch_of(request: Request) -> str | None:
+    """`branch=` of a request (checked as batch status checks it). cc.xml and badges show every
+    pipeline asked for: `status=` is refused rather than silently ignored."""
+    filters = parse_feed_filters(request.query_params)
+    if filters.statuses is not None:
+        raise InvalidInput("status: not a filter of this feed; it shows every pipeline asked for")
+    return filters.branch
 
 
 def _monitored(

@@ -15,7 +15,7 @@ from fastapi import Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from stageline.api.deps import FeedReader, Services, ServicesDep
-from stageline.api.element_updates import HEARTBEAT_SECONDS, Update, element_updates
+from stageline.api.element_updates import HEARTBEAT_SECONDS, Update, element_updates, event_id
 from stageline.api.openapi import feed_errors
 from stageline.api.routes.status import TOKEN_PARAMETER
 from stageline.api.routing import v5_router
@@ -55,21 +55,13 @@ async def stream_pipelines_latest_status(
     wanted = parse_id_list(pipeline_ids, name="pipeline_ids", limit=services.settings.batch_max_ids)
     if not wanted:
         raise InvalidInput("pipeline_ids: name at least one pipeline ID")
-    resume_after = _event_id(request.headers.get("last-event-id") or last_event_id)
+    resume_after = event_id(request.headers.get("last-event-id") or last_event_id)
     events = _events(services, caller.project_id, wanted, resume_after)
     return EventSourceResponse(
         events,
         ping=HEARTBEAT_SECONDS,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def _event_id(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or len(value) > 18:
-        raise InvalidInput(f"Last-Event-ID: {value[:40]!r} is not an event ID of this stream")
-    return int(value)
 
 
 async def _events(
