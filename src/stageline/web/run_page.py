@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from stageline.api.deps import Caller, Services
+from stageline.api.routes import reviews as api_reviews
 from stageline.api.routes.artifacts import download_pipeline_artifact
 from stageline.api.routes.runs import (
     retry_pipeline_run,
@@ -22,10 +23,9 @@ from stageline.api.routes.runs import (
     stop_pipeline_run,
 )
 from stageline.auth.roles import Role
-from stageline.domain.errors import InvalidInput, StepNotFound
+from stageline.domain.errors import InvalidInput, StepNotFound, excerpt
 from stageline.domain.pipeline import CHECKPOINT_TASK
 from stageline.domain.statuses import RUN_ACTIVE, RUN_RETRYABLE, STAGE_RETRYABLE
-from stageline.engine.runs import Reviewer, RunScope
 from stageline.schemas.responses.runs import RunDetail
 from stageline.schemas.runs import RunRetry
 from stageline.store.queries import identity
@@ -159,15 +159,11 @@ async def decide_review(
         with services.db.reader() as db_session:
             step = run_queries.read_step(db_session, step_run_id=step_run_id)
         if step is None or step.run_id != run_id:
-            raise StepNotFound(f"no manual review step {step_run_id} in this run")
-        principal = caller.principal
-        services.engine.decide_review(
-            RunScope(caller.project_id, pipeline_id, run_id),
-            step_run_id=step.id,
-            job_run_id=step.job_run_id,
-            reviewer=Reviewer(user_id=principal.user_id, name=principal.name),
-            approve=decision == "pass",
-        )
+            raise StepNotFound(f"no manual review step {excerpt(step_run_id)} in this run")
+        if step.job_run_id is None and decision == "refuse":
+            raise InvalidInput("a stage-entry review can be passed, not refused")
+        ids = (pipeline_id, run_id, step.job_run_id, step.id)
+        api_reviews.decide(caller, services, ids, approve=decision == "pass")
 
     await run_in_threadpool(decide)
     return {"success": True}

@@ -73,9 +73,7 @@ def _cc_xml_route(name: str, path: str) -> None:
             limit = services.settings.batch_max_ids
             wanted = parse_id_list(pipeline_ids, name="pipeline_ids", limit=limit)
         branch = _branch_of(request)
-        pipelines = await run_in_threadpool(
-            _monitored, services, caller.project_id, wanted, branch
-        )
+        pipelines = await run_in_threadpool(_monitored, services, caller.project_id, wanted, branch)
         body = cctray.cc_xml(
             services.renderer,
             caller.project_id,
@@ -130,9 +128,7 @@ async def show_pipeline_badge(
     if label is not None and not 0 < len(label) <= badges.LABEL_MAX_CHARS:
         raise InvalidInput(f"label: 1 to {badges.LABEL_MAX_CHARS} characters")
     branch = _branch_of(request)
-    found = await run_in_threadpool(
-        _monitored, services, caller.project_id, [pipeline_id], branch
-    )
+    found = await run_in_threadpool(_monitored, services, caller.project_id, [pipeline_id], branch)
     latest = found[0].latest if found else None
     look = badge_look(None if latest is None else latest.status)
     body = badges.badge_svg(label or "build", look)

@@ -15,7 +15,7 @@ router = v5_router("/v5/{project_id}/api/pipelines/{pipeline_id}/pipeline-runs")
 Comment = Annotated[str | None, Query(max_length=1024)]
 
 
-def _decide(
+def decide(
     caller: DeveloperCaller,
     services: ServicesDep,
     ids: tuple[str, str, str | None, str],
@@ -52,7 +52,7 @@ def accept_manual_review(
 ) -> Success:
     """Pass a review job; with check_strategy `all` it passes once every approver did."""
     ids = (pipeline_id, pipeline_run_id, job_run_id, step_run_id)
-    return _decide(caller, services, ids, approve=True, comment=approval_description)
+    return decide(caller, services, ids, approve=True, comment=approval_description)
 
 
 @router.post(
@@ -70,7 +70,7 @@ def reject_manual_review(
 ) -> Success:
     """Refuse a review job: it FAILS at once, whatever the strategy."""
     ids = (pipeline_id, pipeline_run_id, job_run_id, step_run_id)
-    return _decide(caller, services, ids, approve=False, comment=approval_description)
+    return decide(caller, services, ids, approve=False, comment=approval_description)
 
 
 @router.post("/{pipeline_run_id}/steps/{step_run_id}/manual/pass", responses=error_responses(409))
@@ -82,6 +82,4 @@ def accept_checkpoint(
     step_run_id: str,
 ) -> Success:
     """Pass a stage-entry review (a checkpoint step in the stage's `pre`)."""
-    return _decide(
-        caller, services, (pipeline_id, pipeline_run_id, None, step_run_id), approve=True
-    )
+    return decide(caller, services, (pipeline_id, pipeline_run_id, None, step_run_id), approve=True)
