@@ -130,6 +130,21 @@ class Caller:
     role: Role
 
 
+async def caller_on(
+    services: Services, principal: Principal, project_id: str, needed: Role, *, now: int
+) -> Caller:
+    """`principal` as a caller on `project_id`, its role held at least `needed` (404 for an
+    unknown project, 403 for a non-member or a lower role); a recently read role costs no I/O."""
+    authenticator = services.authenticator
+    held = authenticator.cached_role(principal, project_id=project_id, now=now)
+    if held is None:
+        held = await run_in_threadpool(
+            authenticator.role, principal, project_id=project_id, now=now
+        )
+    authenticator.check(principal, project_id=project_id, held=held, needed=needed)
+    return Caller(principal=principal, project_id=project_id, role=held)
+
+
 def requires(needed: Role, *, changes: bool) -> Callable[..., Awaitable[Caller]]:
     """A dependency that authenticates and checks `needed` on the path's project; for a route
     that `changes` something, a signed request is carried out once.
@@ -141,15 +156,9 @@ def requires(needed: Role, *, changes: bool) -> Callable[..., Awaitable[Caller]]
 
     async def check(project_id: str, request: Request) -> Caller:
         services = _services(request)
-        authenticator, now = services.authenticator, services.clock()
+        now = services.clock()
         principal = await _principal(request, services, now, once=changes)
-        held = authenticator.cached_role(principal, project_id=project_id, now=now)
-        if held is None:
-            held = await run_in_threadpool(
-                authenticator.role, principal, project_id=project_id, now=now
-            )
-        authenticator.check(principal, project_id=project_id, held=held, needed=needed)
-        return Caller(principal=principal, project_id=project_id, role=held)
+        return await caller_on(services, principal, project_id, needed, now=now)
 
     CARRIED_OUT_ONCE[check] = changes
     return check
@@ -189,14 +198,7 @@ async def read_feed(project_id: str, request: Request) -> Caller:
         if principal.token_project_id != project_id:
             raise Forbidden("the feed token belongs to another project")
         return Caller(principal=principal, project_id=project_id, role=Role.VIEWER)
-    authenticator = services.authenticator
-    held = authenticator.cached_role(principal, project_id=project_id, now=now)
-    if held is None:
-        held = await run_in_threadpool(
-            authenticator.role, principal, project_id=project_id, now=now
-        )
-    authenticator.check(principal, project_id=project_id, held=held, needed=Role.VIEWER)
-    return Caller(principal=principal, project_id=project_id, role=held)
+    return await caller_on(services, principal, project_id, Role.VIEWER, now=now)
 
 
 async def _feed_principal(request: Request, services: Services, now: int) -> Principal:

@@ -23,6 +23,7 @@ from stageline.engine.sources import (
     source_problem,
 )
 from stageline.engine.variables import resealed, sealed
+from stageline.schemas.feed_filters import BRANCH_MAX_CHARS
 from stageline.schemas.runs import RunCreate, RunSource
 from stageline.store.ids import new_id
 from stageline.store.tables import JobRun, Pipeline, PipelineRun, StageRun, StepRun
@@ -339,11 +340,6 @@ def plan_run(
                 for s in job_spec.steps
             )
     return tree
-
-
-BRANCH_MAX_CHARS = 255
-"""The `pipeline_run.branch` column's width; a longer name is not indexed (a feed's `branch=`
-filter does not find that run) rather than failing the run."""
 
 
 def _branch(build_params: dict[str, Any]) -> str | None:

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from stageline.api.deps import Caller, Services
+from stageline.api.deps import caller_on as api_caller_on
 from stageline.auth.principals import Principal
 from stageline.auth.roles import Role
 from stageline.domain.errors import DomainError, Forbidden, Unauthenticated
@@ -119,11 +120,9 @@ async def caller_on(request: Request, session: WebSession, project_id: str, need
     """The session's caller on `project_id`, checked as the API checks it (404 for an unknown
     project, 403 for a non-member or a role below `needed`)."""
     services = services_of(request)
-    authenticator, now = services.authenticator, services.clock()
-    principal = session.principal
-    held = await run_in_threadpool(authenticator.role, principal, project_id=project_id, now=now)
-    authenticator.check(principal, project_id=project_id, held=held, needed=needed)
-    return Caller(principal=principal, project_id=project_id, role=held)
+    return await api_caller_on(
+        services, session.principal, project_id, needed, now=services.clock()
+    )
 
 
 def login_path(next_path: str) -> str:
