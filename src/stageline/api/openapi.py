@@ -144,3 +144,14 @@ def _correct(document: dict[str, Any]) -> None:
         schema = schemas.pop(name, None)
         if schema is not None and f'"#/components/schemas/{name}"' in json.dumps(document):
             schemas[name] = schema  # something else still refers to it
+
+
+TOKEN_PARAMETER = {
+    "name": "token",
+    "in": "query",
+    "required": False,
+    "description": "A feed token of the project (`stageline admin create-feed-token`), for"
+    " clients that cannot send headers; X-Auth-Token or `Authorization: Bearer` work too.",
+    "schema": {"type": "string"},
+}
+"""The `?token=` every feed route takes (`api.deps.read_feed`)."""

@@ -107,10 +107,8 @@ class FeedTokens:
         return _principal(match.group(1), token, *known)
 
     def check(self, token: str, *, now: int) -> Principal:
-        """The principal of a feed token: it reads the feeds of its project, nothing else."""
-        principal = self.cached(token, now=now)
-        if principal is not None:
-            return principal
+        """The principal of a feed token, read from the database (ask `cached` first): it reads
+        the feeds of its project, nothing else."""
         match = _SHAPE.fullmatch(token)
         if match is None:
             raise Unauthenticated(REFUSED)

@@ -28,11 +28,10 @@ from stageline.api.element_updates import (
     event_id,
 )
 from stageline.auth.roles import Role
-from stageline.domain.errors import DomainError, StepNotFound, excerpt
+from stageline.domain.errors import DomainError
 from stageline.domain.statuses import STAGE_TERMINAL
-from stageline.engine.lookups import find_pipeline, find_run
+from stageline.engine.lookups import find_pipeline, find_run, find_step
 from stageline.store.queries import logs as log_queries
-from stageline.store.queries import runs as run_queries
 from stageline.web.run_page import RUN_PATH, read_run, run_state
 from stageline.web.sessions import (
     ApiSession,
@@ -109,9 +108,7 @@ def _read_lines(
     with services.db.reader() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         run = find_run(session, pipeline, run_id)
-        step = run_queries.read_step(session, step_run_id=step_run_id)
-        if step is None or step.run_id != run.id:
-            raise StepNotFound(f"step run {excerpt(step_run_id)} not found in run {run.id}")
+        step = find_step(session, run, step_run_id)
         ended = step.status in STAGE_TERMINAL
         lines = log_queries.read_log_lines(
             session, step_run_id=step.id, start=start, end=None, limit=LOG_BATCH_LINES, sort="asc"

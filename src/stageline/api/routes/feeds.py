@@ -16,7 +16,13 @@ from starlette.responses import Response
 from stageline.api import badges, cctray
 from stageline.api.deps import FeedReader, Services, ServicesDep
 from stageline.api.etags import conditional
-from stageline.api.openapi import CALLER_ERRORS, CONDITIONAL_GET, Responses, feed_errors
+from stageline.api.openapi import (
+    CALLER_ERRORS,
+    CONDITIONAL_GET,
+    TOKEN_PARAMETER,
+    Responses,
+    feed_errors,
+)
 from stageline.domain.errors import InvalidInput, excerpt
 from stageline.domain.monitors import badge_look
 from stageline.schemas.common import ID_PATTERN
@@ -31,10 +37,7 @@ _ID = re.compile(ID_PATTERN)
 NOT_MODIFIED: Responses = {
     304: {"description": "Nothing changed since the ETag sent in If-None-Match."}
 }
-TOKEN_DESCRIPTION = (
-    "A feed token of the project (`stageline admin create-feed-token`), for clients that cannot"
-    " send headers; X-Auth-Token or `Authorization: Bearer` work too."
-)
+TOKEN_DESCRIPTION = str(TOKEN_PARAMETER["description"])
 CC_XML_RESPONSES: Responses = {
     200: {
         "description": "One Project element per live pipeline (those of pipeline_ids, or all),"

@@ -11,7 +11,7 @@ from stageline.api.routing import v5_router
 from stageline.domain.errors import InvalidInput, RunNotFound, StepNotFound, excerpt
 from stageline.domain.statuses import STAGE_TERMINAL
 from stageline.engine.journal import Actor
-from stageline.engine.lookups import find_pipeline, find_run
+from stageline.engine.lookups import find_pipeline, find_run, find_step
 from stageline.engine.runs import RunScope
 from stageline.engine.scheduler import Executor
 from stageline.schemas.common import MAX_INT32
@@ -199,11 +199,7 @@ def show_pipeline_log(
     with services.db.reader() as session:
         pipeline = find_pipeline(session, caller.project_id, pipeline_id)
         run = find_run(session, pipeline, pipeline_run_id)
-        step = run_queries.read_step(session, step_run_id=step_run_id)
-        if step is None or step.run_id != run.id or step.job_run_id != job_run_id:
-            raise StepNotFound(
-                f"step run {excerpt(step_run_id)} not found in job run {excerpt(job_run_id)}"
-            )
+        step = find_step(session, run, step_run_id, job_run_id=job_run_id)
         start = query.start_offset or 0
         end = query.end_offset or None
         lines = log_queries.read_log_lines(

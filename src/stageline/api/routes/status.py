@@ -11,7 +11,7 @@ from starlette.responses import Response
 from stageline.api.deps import Caller, FeedReader, Services, ServicesDep, ViewerCaller
 from stageline.api.etags import conditional, element_digest, etag_of_elements
 from stageline.api.latest_elements import fresh_entries
-from stageline.api.openapi import CONDITIONAL_GET, error_responses, feed_errors
+from stageline.api.openapi import CONDITIONAL_GET, TOKEN_PARAMETER, error_responses, feed_errors
 from stageline.api.routing import v5_router
 from stageline.schemas.feed_filters import NO_FILTERS, FeedFilters, parse_feed_filters
 from stageline.schemas.id_array import ID_ARRAY_SCHEMA, parse_id_array, parse_id_list
@@ -41,15 +41,6 @@ STATUS_PARAMETER = {
     "required": False,
     "description": "Comma-separated run statuses (COMPLETED, RUNNING, FAILED, CANCELED, PAUSED,"
     " SUSPEND, IGNORED): only pipelines whose latest run is in one of them.",
-    "schema": {"type": "string"},
-}
-
-TOKEN_PARAMETER = {
-    "name": "token",
-    "in": "query",
-    "required": False,
-    "description": "A feed token of the project (`stageline admin create-feed-token`), for"
-    " clients that cannot send headers; X-Auth-Token or `Authorization: Bearer` work too.",
     "schema": {"type": "string"},
 }
 

@@ -16,8 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from stageline.api.deps import FeedReader, Services, ServicesDep
 from stageline.api.element_updates import HEARTBEAT_SECONDS, Update, element_updates, event_id
-from stageline.api.openapi import feed_errors
-from stageline.api.routes.status import TOKEN_PARAMETER
+from stageline.api.openapi import TOKEN_PARAMETER, feed_errors
 from stageline.api.routing import v5_router
 from stageline.domain.errors import InvalidInput
 from stageline.schemas.id_array import parse_id_list
