@@ -95,19 +95,12 @@ class LatestRuns:
     ) -> list[Entry]:
         """The entries with an element of the project's pipelines among `found`, in request
         order; only those whose run is in `statuses` when given."""
-        if statuses is None:
-            return [
-                entry
-                for pipeline_id in pipeline_ids
-                if (entry := found[pipeline_id]).element is not None
-                and entry.project_id == project_id
-            ]
         return [
             entry
             for pipeline_id in pipeline_ids
             if (entry := found[pipeline_id]).element is not None
             and entry.project_id == project_id
-            and entry.status in statuses
+            and (statuses is None or entry.status in statuses)
         ]
 
     def catch_up(self, connection: Connection) -> tuple[int, int]:
