@@ -18,7 +18,7 @@ from stageline.schemas.runs import RunCreate
 from stageline.settings import Settings
 from stageline.store.database import Database
 from tests.factories import World, definition, shell_job, stage
-from tests.gitrepos import GitRepo
+from tests.gitrepos import GitRepo, private_http
 from tests.integration.test_runs import logs
 
 SHOW_CHECKOUT = 'cat README.md; echo "HEAD=$(git rev-parse HEAD)"; echo "COMMIT_ID=$COMMIT_ID"'
@@ -319,6 +319,60 @@ class TestTokens:
                 assert "https://***@127.0.0.1:1/private.git" in text
             else:
                 assert "token=***" in text
+
+    def test_a_private_repository_is_read_with_the_named_secret_which_never_shows(
+        self, world: World, git_repo: GitRepo, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Served to one token only: the server resolves the branch with it and the agent
+        checks out with it; a wrong token or none fails the job saying so, and no token shows
+        in the log, run detail, batch status, pipeline detail or the server's log."""
+        head = git_repo.commit("private work", {"README.md": "private\n"})
+        wrong = "tok-wrong-but-also-secret"
+        outcomes = {}
+        with private_http(git_repo, TOKEN) as url:
+            for token, status in ((TOKEN, "COMPLETED"), (wrong, "FAILED"), (None, "FAILED")):
+                params: dict[str, Any] = {"default_branch": "main"}
+                variables = []
+                if token is not None:
+                    params["token_variable"] = "REPO_TOKEN"
+                    variables = [{"name": "REPO_TOKEN", "value": token, "is_secret": True}]
+                pipeline_id = world.create_pipeline(
+                    one_job(), variables=variables, sources=[code_source(url, **params)]
+                )
+                run_id = world.run(pipeline_id)
+                detail = world.wait_for(pipeline_id, run_id, timeout=30)
+                text = job_log(world, pipeline_id, run_id, detail)
+                assert detail["status"] == status, text
+                shown = world.client.get(
+                    f"{world.base}/pipelines/{pipeline_id}", headers=world.admin.headers
+                ).text
+                seen = json.dumps([text, detail, world.status(pipeline_id), shown])
+                for leak in (TOKEN, wrong):
+                    for form in (
+                        leak,
+                        base64.b64encode(f"x-access-token:{leak}".encode()).decode(),
+                    ):
+                        assert form not in seen
+                        assert form not in caplog.text
+                outcomes[token] = (detail, text)
+        assert "the repository refused the token" in caplog.text  # the log was heard
+        detail, text = outcomes[TOKEN]
+        assert values(text)["HEAD"] == values(text)["COMMIT_ID"] == head
+        assert "private" in text.splitlines()
+        (item,) = world.status(detail["pipeline_id"])
+        assert (item["build_params"]["commit_id"], item["build_params"]["message"]) == (
+            head,
+            "private work",
+        )
+        for token, reason in (
+            (wrong, "the repository refused the token"),
+            (None, "the repository asks for credentials: give the code source a token_variable"),
+        ):
+            detail, text = outcomes[token]
+            job = detail["stages"][0]["jobs"][0]
+            assert reason in job["message"]
+            assert reason in text
+            assert text.count("$ git fetch") == 1  # refused credentials are not tried again
 
     @pytest.mark.parametrize(
         ("sources", "variables", "path"),
