@@ -277,6 +277,18 @@ class TestFailures:
         if "commit_id" not in build_params:  # unresolved at start: the run has no commit
             assert detail["sources"][0]["params"]["build_params"]["commit_id"] is None
 
+    def test_a_tag_build_naming_no_tag_is_refused(self, world: World, git_repo: GitRepo) -> None:
+        """Rather than build the default branch in its place."""
+        pipeline_id = world.create_pipeline(one_job(), sources=[code_source(git_repo.path)])
+        response = world.client.post(
+            f"{world.base}/pipelines/{pipeline_id}/run",
+            json=run_source(git_repo.path, build_type="tag"),
+            headers=world.developer.headers,
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error_msg"].startswith("sources[0].params.build_params.tag: ")
+        assert world.status(pipeline_id) == []
+
     def test_a_run_naming_no_commit_id_is_refused(self, world: World, git_repo: GitRepo) -> None:
         pipeline_id = world.create_pipeline(one_job(), sources=[code_source(git_repo.path)])
         body = run_source(git_repo.path, build_type="branch", commit_id="--upload-pack=x")
