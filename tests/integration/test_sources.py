@@ -65,7 +65,8 @@ class TestTheRunsCommit:
         assert "second" in text.splitlines()
         assert values(text)["HEAD"] == values(text)["COMMIT_ID"] == head
         assert f"$ git fetch --no-tags --depth 1 origin {head}" in text
-        (item,) = world.status(pipeline_id)
+        (item,) = world.status(pipeline_id)  # batch status
+        assert item["trigger_type"] == item["build_params"]["event_type"] == "Manual"
         assert item["build_params"]["commit_id"] == head
         assert item["build_params"]["message"] == "second commit\n\nwith a body"
         (source,) = detail["sources"]
@@ -192,6 +193,46 @@ class TestTheRunsCommit:
             lib_head,
         ]
 
+    def test_a_source_built_from_a_tag_sets_its_alias_tag_and_no_branch(
+        self, world: World, tmp_path: Path
+    ) -> None:
+        app, lib = GitRepo(tmp_path / "app"), GitRepo(tmp_path / "lib")
+        app.commit("app", {"README.md": "the app\n"})
+        released = lib.commit("lib 2.0", {"README.md": "lib 2.0\n"})
+        lib.tag("v2.0", released)
+        lib.commit("lib later", {"README.md": "lib later\n"})
+        script = (
+            'echo "LIB=$(git -C lib rev-parse HEAD)"; echo "L=$LIB_REPO_COMMIT_ID"\n'
+            'echo "LT=$LIB_REPO_TAG"; echo "LB=$LIB_REPO_BRANCH"; echo "AB=$APP_REPO_BRANCH"\n'
+        )
+        sources = [
+            code_source(app.path, alias="app", default_branch="main"),
+            code_source(lib.path, alias="lib", default_branch="main"),
+        ]
+        pipeline_id = world.create_pipeline(one_job(script), sources=sources)
+        body = {
+            "sources": [
+                {
+                    **sources[0],
+                    "params": {**sources[0]["params"], "build_params": {"build_type": "branch"}},
+                },
+                {
+                    **sources[1],
+                    "params": {
+                        **sources[1]["params"],
+                        "build_params": {"build_type": "tag", "tag": "v2.0"},
+                    },
+                },
+            ]
+        }
+        run_id = world.run(pipeline_id, body)
+        detail = world.wait_for(pipeline_id, run_id)
+        text = job_log(world, pipeline_id, run_id, detail)
+        assert detail["status"] == "COMPLETED", text
+        seen = values(text)
+        assert seen["LIB"] == seen["L"] == released
+        assert (seen["LT"], seen["LB"], seen["AB"]) == ("v2.0", "", "main")
+
 
 class TestEvents:
     """A trigger's event (a push, a merge request) may name the commit: it is built as named;
@@ -199,10 +240,17 @@ class TestEvents:
 
     @staticmethod
     def start(
-        world: World, db: Database, settings: Settings, tmp_path: Path, event: dict[str, Any]
+        world: World,
+        db: Database,
+        settings: Settings,
+        tmp_path: Path,
+        event: dict[str, Any],
+        *,
+        trigger: TriggerType = TriggerType.PUSH,
+        script: str = SHOW_CHECKOUT,
     ) -> dict[str, Any]:
         pipeline_id = world.create_pipeline(
-            one_job(), sources=[code_source(world.extra["repo"], default_branch="main")]
+            one_job(script), sources=[code_source(world.extra["repo"], default_branch="main")]
         )
         engine = RunEngine(
             db,
@@ -214,7 +262,7 @@ class TestEvents:
             pipeline_id=pipeline_id,
             request=RunCreate(),
             executor=Executor(user_id=world.developer.user_id, display_name="Hook"),
-            trigger=TriggerType.PUSH,
+            trigger=trigger,
             event_params=event,
         )
         return world.detail(pipeline_id, run_id)
@@ -240,6 +288,44 @@ class TestEvents:
         detail = self.start(world, db, settings, tmp_path, event)
         chosen = detail["sources"][0]["params"]["build_params"]
         assert (chosen["commit_id"], chosen["message"]) == (feature, "feature")
+
+    def test_a_merge_requests_steps_see_its_branches_merge_id_and_run(
+        self, world: World, db: Database, settings: Settings, git_repo: GitRepo, tmp_path: Path
+    ) -> None:
+        feature = git_repo.commit("feature", {"README.md": "feature\n"}, branch="feature")
+        world.extra["repo"] = git_repo.path
+        names = (
+            "MERGE_ID SOURCE_BRANCH TARGET_BRANCH BRANCH TAG REPO_URL PIPELINE_RUN_ID"
+            " PIPELINE_NUMBER TRIGGER_TYPE"
+        )
+        script = SHOW_CHECKOUT + f'; for v in {names}; do echo "$v=${{!v}}"; done'
+        event = {
+            "commit_id": feature,
+            "message": "feature",
+            "source_branch": "feature",
+            "target_branch": "main",
+            "merge_id": "42",
+            "action": "open",
+        }
+        started = self.start(
+            world, db, settings, tmp_path, event, trigger=TriggerType.MR, script=script
+        )
+        detail = world.wait_for(started["pipeline_id"], started["id"])
+        text = job_log(world, started["pipeline_id"], started["id"], detail)
+        assert detail["status"] == "COMPLETED", text
+        seen = values(text)
+        assert seen["HEAD"] == seen["COMMIT_ID"] == feature
+        assert {name: seen.get(name, "") for name in names.split()} == {
+            "MERGE_ID": "42",
+            "SOURCE_BRANCH": "feature",
+            "TARGET_BRANCH": "main",
+            "BRANCH": "main",
+            "TAG": "",
+            "REPO_URL": git_repo.path,
+            "PIPELINE_RUN_ID": started["id"],
+            "PIPELINE_NUMBER": "1",
+            "TRIGGER_TYPE": "MR",
+        }
 
 
 class TestFailures:
