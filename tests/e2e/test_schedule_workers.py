@@ -63,15 +63,16 @@ def test_a_schedule_fires_once_per_slot_across_workers_and_a_killed_leader(
         urls = {"sqlite": f"sqlite:///{tmp_path / 'schedules.db'}"}
         try:
             urls["postgresql"] = stack.enter_context(fresh_postgres(POSTGRES_ADMIN_URL))
-        except OperationalError as error:
+        except OperationalError:
             if REQUIRE_POSTGRES:
                 raise
-            pytest.skip(f"PostgreSQL not reachable: {error}")
+            # the SQLite half still runs; the PostgreSQL half is what CI requires
         with ThreadPoolExecutor(len(urls)) as pool:
             futures = [
                 pool.submit(_scenario, kind, url, tmp_path / kind) for kind, url in urls.items()
             ]
             outcomes = [future.result() for future in futures]
+    assert [outcome.database for outcome in outcomes] == list(urls)
     for outcome in outcomes:
         assert outcome.fired == outcome.slots, outcome
         assert outcome.runs == [(n, "Scheduler") for n in range(1, SLOTS + 1)], outcome
