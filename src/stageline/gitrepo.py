@@ -210,17 +210,28 @@ def run_git(
     if why is not None:
         raise GitError(why)
     if process.returncode != 0:
-        # git's first complaint is the specific one ("does not appear to be a git
-        # repository"); the later ones are generic ("Could not read from remote repository").
-        reason = next(
-            (line for line in errors if line.startswith(("fatal:", "error:"))),
-            errors[-1] if errors else f"git exited with code {process.returncode}",
-        )
-        reason = reason.removeprefix("fatal: ").removeprefix("error: ")
+        reason = _reason(errors) or f"git exited with code {process.returncode}"
         if reason.startswith(_ASKS_FOR_CREDENTIALS) or "Authentication failed" in reason:
             raise CredentialsRefused(_credentials_problem(remote))
         raise GitError(reason)
     return b"".join(output).decode("utf-8", errors="replace")
+
+
+_TRANSPORT_FAILED = "fatal: Could not read from remote repository."
+"""What git says after ssh (or another transport) failed, having said why on the line before."""
+
+
+def _reason(errors: list[str]) -> str | None:
+    """Why git failed, from what it said: its first complaint is the specific one ("does not
+    appear to be a git repository"), the later ones are generic; but when the first is that the
+    remote could not be read, the transport's own line before it says why ("ssh: connect to
+    host … Connection refused", "Permission denied (publickey)")."""
+    for index, line in enumerate(errors):
+        if line.startswith(("fatal:", "error:")):
+            if line == _TRANSPORT_FAILED and index > 0:
+                line = errors[index - 1]
+            return line.removeprefix("fatal: ").removeprefix("error: ")
+    return errors[-1] if errors else None
 
 
 def _credentials_problem(remote: Remote | None) -> str:

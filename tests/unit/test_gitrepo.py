@@ -2,6 +2,7 @@
 records what git sends it (or says nothing at all, to show that nothing hangs)."""
 
 import base64
+import shutil
 import socket
 import threading
 import time
@@ -215,6 +216,36 @@ class TestPrivateRepositories:
         assert [line for line in lines if line.startswith("$ git fetch")] == [
             f"$ git fetch --no-tags --depth 1 origin {repo.head('main')}"
         ]
+
+
+class TestSsh:
+    @pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh client on this machine")
+    @pytest.mark.parametrize(
+        ("url", "reason"),
+        [
+            ("ssh://git@127.0.0.1:1/app.git", "ssh: connect to host 127.0.0.1 port 1: "),
+            # port 22: refused, or a host key this user never accepted (BatchMode: no prompt)
+            ("git@127.0.0.1:app.git", ""),
+        ],
+    )
+    def test_an_ssh_remote_that_fails_says_ssh_s_reason_at_once(
+        self, url: str, reason: str, tmp_path: Path
+    ) -> None:
+        """Both ssh forms go to ssh; the message is ssh's reason, not git's generic "Could not
+        read from remote repository"."""
+        started = time.monotonic()
+        with pytest.raises(GitError) as resolving:
+            resolve_ref(Remote(url), "branch", "main")
+        lines: list[str] = []
+        target = CheckoutTarget(Remote(url), None, "refs/heads/main")
+        with pytest.raises(GitError) as checking_out:
+            check_out(target, tmp_path / "ws", on_line=lines.append)
+        assert time.monotonic() - started < 20
+        for raised in (resolving, checking_out):
+            assert reason in str(raised.value)
+            assert "Could not read from remote repository" not in str(raised.value)
+        said = str(checking_out.value).rpartition(": ")[2]
+        assert any(said in line for line in lines if not line.startswith("$ "))
 
 
 class TestBounds:
