@@ -1,9 +1,15 @@
 """Real git repositories for tests of code sources: a bare repository in a test's tmp_path that
 commits are pushed to from a working clone, as a developer would."""
 
+import base64
+import contextlib
 import os
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
@@ -67,3 +73,85 @@ class GitRepo:
 
     def _has_commits(self) -> bool:
         return bool(git("rev-list", "--all", "--max-count=1", cwd=self.work))
+
+
+class _PrivateHttp(BaseHTTPRequestHandler):
+    """Git's smart HTTP protocol (`git http-backend`, as a forge runs it) for one directory of
+    repositories, to a client that sends the right token as a forge reads it: Basic
+    `x-access-token:<token>`; anything else is a 401, as from a private repository."""
+
+    root: ClassVar[Path]
+    token: ClassVar[str]
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
+        if self.headers.get("Authorization") != f"Basic {basic}":
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="private"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type") or "",
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_USER": "x-access-token",
+            "REMOTE_ADDR": "127.0.0.1",
+        }
+        for header, variable in (
+            ("Git-Protocol", "GIT_PROTOCOL"),
+            ("Content-Encoding", "HTTP_CONTENT_ENCODING"),
+        ):
+            if self.headers.get(header):
+                env[variable] = self.headers[header]
+        done = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        )
+        ends = [end for end in (b"\r\n\r\n", b"\n\n") if end in done.stdout]
+        end = min(ends, key=done.stdout.index) if ends else b"\n\n"
+        head, _, payload = done.stdout.partition(end)
+        status, headers = 200, []
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def private_http(repo: GitRepo, token: str) -> Iterator[str]:
+    """Serve `repo` over http on the loopback to that token only; the repository's URL."""
+    handler = type("Handler", (_PrivateHttp,), {"root": repo.bare.parent, "token": token})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{repo.bare.name}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -40,6 +40,14 @@ class GitError(Exception):
     """A git command failed; the message is scrubbed of credentials and says why."""
 
 
+class CredentialsRefused(GitError):
+    """The repository wants credentials that were not given, or refused those that were."""
+
+
+_ASKS_FOR_CREDENTIALS = ("could not read Username", "could not read Password")
+"""What git says when a server answers 401 and it may not prompt (https)."""
+
+
 @dataclass(frozen=True)
 class Remote:
     """A repository as git names it (https, ssh, file:// or a local path) and, for https, the
@@ -202,14 +210,39 @@ def run_git(
     if why is not None:
         raise GitError(why)
     if process.returncode != 0:
-        # git's first complaint is the specific one ("does not appear to be a git
-        # repository"); the later ones are generic ("Could not read from remote repository").
-        reason = next(
-            (line for line in errors if line.startswith(("fatal:", "error:"))),
-            errors[-1] if errors else f"git exited with code {process.returncode}",
-        )
-        raise GitError(reason.removeprefix("fatal: ").removeprefix("error: "))
+        reason = _reason(errors) or f"git exited with code {process.returncode}"
+        if reason.startswith(_ASKS_FOR_CREDENTIALS) or "Authentication failed" in reason:
+            raise CredentialsRefused(_credentials_problem(remote))
+        raise GitError(reason)
     return b"".join(output).decode("utf-8", errors="replace")
+
+
+_TRANSPORT_FAILED = "fatal: Could not read from remote repository."
+"""What git says after ssh (or another transport) failed, having said why on the line before."""
+
+
+def _reason(errors: list[str]) -> str | None:
+    """Why git failed, from what it said: its first complaint is the specific one ("does not
+    appear to be a git repository"), the later ones are generic; but when the first is that the
+    remote could not be read, the transport's own line before it says why ("ssh: connect to
+    host … Connection refused", "Permission denied (publickey)")."""
+    for index, line in enumerate(errors):
+        if line.startswith(("fatal:", "error:")):
+            if line == _TRANSPORT_FAILED and index > 0:
+                line = errors[index - 1]
+            return line.removeprefix("fatal: ").removeprefix("error: ")
+    return errors[-1] if errors else None
+
+
+def _credentials_problem(remote: Remote | None) -> str:
+    if remote is not None and remote.token:
+        return "the repository refused the token"
+    if remote is not None and remote.url != remote.shown:
+        return "the repository refused the credentials in the URL"
+    return (
+        "the repository asks for credentials: give the code source a token_variable naming"
+        " a secret variable that holds an access token"
+    )
 
 
 def _ref_name(kind: RefKind, name: str) -> str:
@@ -229,7 +262,7 @@ def resolve_ref(
             ["ls-remote", "--", remote.url, ref, f"{ref}^{{}}"], remote=remote, timeout=timeout
         )
     except GitError as error:
-        raise GitError(f"cannot read {remote.shown}: {error}") from None
+        raise type(error)(f"cannot read {remote.shown}: {error}") from None
     found = {}
     for line in listed.splitlines():
         sha, _, name = line.partition("\t")
@@ -372,7 +405,12 @@ def check_out(
         try:
             git([*shallow[:-2], "--", *shallow[-2:]], " ".join(shallow))
         except GitError as error:
-            if target.commit is None or str(error) == "canceled" or "timed out" in str(error):
+            if (
+                target.commit is None
+                or isinstance(error, CredentialsRefused)
+                or str(error) == "canceled"
+                or "timed out" in str(error)
+            ):
                 raise
             # Servers that refuse unadvertised objects: fetch everything, then find the commit.
             full = [
@@ -391,7 +429,7 @@ def check_out(
         git(["checkout", "--quiet", "--detach", checkout], f"checkout --detach {checkout}")
         head = run_git(["rev-parse", "HEAD"], cwd=directory).strip()
     except GitError as error:
-        raise GitError(f"cannot check out {wanted} from {remote.shown}: {error}") from None
+        raise type(error)(f"cannot check out {wanted} from {remote.shown}: {error}") from None
     exclude = directory / ".git" / "info" / "exclude"
     with contextlib.suppress(OSError):
         exclude.parent.mkdir(parents=True, exist_ok=True)

@@ -266,7 +266,8 @@ def test_a_signed_push_from_github_or_gitea_builds_its_commit(
 def test_a_due_schedule_builds_the_head_of_the_default_branch(
     tenant: Tenant, repository: Repository
 ) -> None:
-    """An interval schedule that started 58 s ago fires its next slot in about 2 s."""
+    """An interval schedule that started 58 s ago fires its next slot in about 2 s (or, on a
+    machine so slow that saving the pipeline took longer, the one after it)."""
     head = repository.commit("5.0")
     started_at = int(time.time() * 1000) - 58_000
     schedule = {
@@ -278,7 +279,9 @@ def test_a_due_schedule_builds_the_head_of_the_default_branch(
         "interval_unit": "minute",
     }
     pipeline = pipeline_with_trigger(tenant, repository, "gitlab", schedules=[schedule])
-    latest = tenant.wait_latest(pipeline.pipeline_id, lambda item: item.status == "COMPLETED")
+    latest = tenant.wait_latest(
+        pipeline.pipeline_id, lambda item: item.status == "COMPLETED", timeout=90
+    )
     params = build_params(tenant, pipeline.pipeline_id, latest.pipeline_run_id)
     assert params["trigger_type"] == "Scheduler"
     assert (params["commit_id"], params["target_branch"]) == (head, "main")

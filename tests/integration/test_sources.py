@@ -18,7 +18,7 @@ from stageline.schemas.runs import RunCreate
 from stageline.settings import Settings
 from stageline.store.database import Database
 from tests.factories import World, definition, shell_job, stage
-from tests.gitrepos import GitRepo
+from tests.gitrepos import GitRepo, private_http
 from tests.integration.test_runs import logs
 
 SHOW_CHECKOUT = 'cat README.md; echo "HEAD=$(git rev-parse HEAD)"; echo "COMMIT_ID=$COMMIT_ID"'
@@ -65,7 +65,8 @@ class TestTheRunsCommit:
         assert "second" in text.splitlines()
         assert values(text)["HEAD"] == values(text)["COMMIT_ID"] == head
         assert f"$ git fetch --no-tags --depth 1 origin {head}" in text
-        (item,) = world.status(pipeline_id)
+        (item,) = world.status(pipeline_id)  # batch status
+        assert item["trigger_type"] == item["build_params"]["event_type"] == "Manual"
         assert item["build_params"]["commit_id"] == head
         assert item["build_params"]["message"] == "second commit\n\nwith a body"
         (source,) = detail["sources"]
@@ -192,6 +193,46 @@ class TestTheRunsCommit:
             lib_head,
         ]
 
+    def test_a_source_built_from_a_tag_sets_its_alias_tag_and_no_branch(
+        self, world: World, tmp_path: Path
+    ) -> None:
+        app, lib = GitRepo(tmp_path / "app"), GitRepo(tmp_path / "lib")
+        app.commit("app", {"README.md": "the app\n"})
+        released = lib.commit("lib 2.0", {"README.md": "lib 2.0\n"})
+        lib.tag("v2.0", released)
+        lib.commit("lib later", {"README.md": "lib later\n"})
+        script = (
+            'echo "LIB=$(git -C lib rev-parse HEAD)"; echo "L=$LIB_REPO_COMMIT_ID"\n'
+            'echo "LT=$LIB_REPO_TAG"; echo "LB=$LIB_REPO_BRANCH"; echo "AB=$APP_REPO_BRANCH"\n'
+        )
+        sources = [
+            code_source(app.path, alias="app", default_branch="main"),
+            code_source(lib.path, alias="lib", default_branch="main"),
+        ]
+        pipeline_id = world.create_pipeline(one_job(script), sources=sources)
+        body = {
+            "sources": [
+                {
+                    **sources[0],
+                    "params": {**sources[0]["params"], "build_params": {"build_type": "branch"}},
+                },
+                {
+                    **sources[1],
+                    "params": {
+                        **sources[1]["params"],
+                        "build_params": {"build_type": "tag", "tag": "v2.0"},
+                    },
+                },
+            ]
+        }
+        run_id = world.run(pipeline_id, body)
+        detail = world.wait_for(pipeline_id, run_id)
+        text = job_log(world, pipeline_id, run_id, detail)
+        assert detail["status"] == "COMPLETED", text
+        seen = values(text)
+        assert seen["LIB"] == seen["L"] == released
+        assert (seen["LT"], seen["LB"], seen["AB"]) == ("v2.0", "", "main")
+
 
 class TestEvents:
     """A trigger's event (a push, a merge request) may name the commit: it is built as named;
@@ -199,10 +240,17 @@ class TestEvents:
 
     @staticmethod
     def start(
-        world: World, db: Database, settings: Settings, tmp_path: Path, event: dict[str, Any]
+        world: World,
+        db: Database,
+        settings: Settings,
+        tmp_path: Path,
+        event: dict[str, Any],
+        *,
+        trigger: TriggerType = TriggerType.PUSH,
+        script: str = SHOW_CHECKOUT,
     ) -> dict[str, Any]:
         pipeline_id = world.create_pipeline(
-            one_job(), sources=[code_source(world.extra["repo"], default_branch="main")]
+            one_job(script), sources=[code_source(world.extra["repo"], default_branch="main")]
         )
         engine = RunEngine(
             db,
@@ -214,7 +262,7 @@ class TestEvents:
             pipeline_id=pipeline_id,
             request=RunCreate(),
             executor=Executor(user_id=world.developer.user_id, display_name="Hook"),
-            trigger=TriggerType.PUSH,
+            trigger=trigger,
             event_params=event,
         )
         return world.detail(pipeline_id, run_id)
@@ -240,6 +288,44 @@ class TestEvents:
         detail = self.start(world, db, settings, tmp_path, event)
         chosen = detail["sources"][0]["params"]["build_params"]
         assert (chosen["commit_id"], chosen["message"]) == (feature, "feature")
+
+    def test_a_merge_requests_steps_see_its_branches_merge_id_and_run(
+        self, world: World, db: Database, settings: Settings, git_repo: GitRepo, tmp_path: Path
+    ) -> None:
+        feature = git_repo.commit("feature", {"README.md": "feature\n"}, branch="feature")
+        world.extra["repo"] = git_repo.path
+        names = (
+            "MERGE_ID SOURCE_BRANCH TARGET_BRANCH BRANCH TAG REPO_URL PIPELINE_RUN_ID"
+            " PIPELINE_NUMBER TRIGGER_TYPE"
+        )
+        script = SHOW_CHECKOUT + f'; for v in {names}; do echo "$v=${{!v}}"; done'
+        event = {
+            "commit_id": feature,
+            "message": "feature",
+            "source_branch": "feature",
+            "target_branch": "main",
+            "merge_id": "42",
+            "action": "open",
+        }
+        started = self.start(
+            world, db, settings, tmp_path, event, trigger=TriggerType.MR, script=script
+        )
+        detail = world.wait_for(started["pipeline_id"], started["id"])
+        text = job_log(world, started["pipeline_id"], started["id"], detail)
+        assert detail["status"] == "COMPLETED", text
+        seen = values(text)
+        assert seen["HEAD"] == seen["COMMIT_ID"] == feature
+        assert {name: seen.get(name, "") for name in names.split()} == {
+            "MERGE_ID": "42",
+            "SOURCE_BRANCH": "feature",
+            "TARGET_BRANCH": "main",
+            "BRANCH": "main",
+            "TAG": "",
+            "REPO_URL": git_repo.path,
+            "PIPELINE_RUN_ID": started["id"],
+            "PIPELINE_NUMBER": "1",
+            "TRIGGER_TYPE": "MR",
+        }
 
 
 class TestFailures:
@@ -276,6 +362,18 @@ class TestFailures:
         assert "never" not in text.splitlines()
         if "commit_id" not in build_params:  # unresolved at start: the run has no commit
             assert detail["sources"][0]["params"]["build_params"]["commit_id"] is None
+
+    def test_a_tag_build_naming_no_tag_is_refused(self, world: World, git_repo: GitRepo) -> None:
+        """Rather than build the default branch in its place."""
+        pipeline_id = world.create_pipeline(one_job(), sources=[code_source(git_repo.path)])
+        response = world.client.post(
+            f"{world.base}/pipelines/{pipeline_id}/run",
+            json=run_source(git_repo.path, build_type="tag"),
+            headers=world.developer.headers,
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error_msg"].startswith("sources[0].params.build_params.tag: ")
+        assert world.status(pipeline_id) == []
 
     def test_a_run_naming_no_commit_id_is_refused(self, world: World, git_repo: GitRepo) -> None:
         pipeline_id = world.create_pipeline(one_job(), sources=[code_source(git_repo.path)])
@@ -319,6 +417,60 @@ class TestTokens:
                 assert "https://***@127.0.0.1:1/private.git" in text
             else:
                 assert "token=***" in text
+
+    def test_a_private_repository_is_read_with_the_named_secret_which_never_shows(
+        self, world: World, git_repo: GitRepo, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Served to one token only: the server resolves the branch with it and the agent
+        checks out with it; a wrong token or none fails the job saying so, and no token shows
+        in the log, run detail, batch status, pipeline detail or the server's log."""
+        head = git_repo.commit("private work", {"README.md": "private\n"})
+        wrong = "tok-wrong-but-also-secret"
+        outcomes = {}
+        with private_http(git_repo, TOKEN) as url:
+            for token, status in ((TOKEN, "COMPLETED"), (wrong, "FAILED"), (None, "FAILED")):
+                params: dict[str, Any] = {"default_branch": "main"}
+                variables = []
+                if token is not None:
+                    params["token_variable"] = "REPO_TOKEN"
+                    variables = [{"name": "REPO_TOKEN", "value": token, "is_secret": True}]
+                pipeline_id = world.create_pipeline(
+                    one_job(), variables=variables, sources=[code_source(url, **params)]
+                )
+                run_id = world.run(pipeline_id)
+                detail = world.wait_for(pipeline_id, run_id, timeout=30)
+                text = job_log(world, pipeline_id, run_id, detail)
+                assert detail["status"] == status, text
+                shown = world.client.get(
+                    f"{world.base}/pipelines/{pipeline_id}", headers=world.admin.headers
+                ).text
+                seen = json.dumps([text, detail, world.status(pipeline_id), shown])
+                for leak in (TOKEN, wrong):
+                    for form in (
+                        leak,
+                        base64.b64encode(f"x-access-token:{leak}".encode()).decode(),
+                    ):
+                        assert form not in seen
+                        assert form not in caplog.text
+                outcomes[token] = (detail, text)
+        assert "the repository refused the token" in caplog.text  # the log was heard
+        detail, text = outcomes[TOKEN]
+        assert values(text)["HEAD"] == values(text)["COMMIT_ID"] == head
+        assert "private" in text.splitlines()
+        (item,) = world.status(detail["pipeline_id"])
+        assert (item["build_params"]["commit_id"], item["build_params"]["message"]) == (
+            head,
+            "private work",
+        )
+        for token, reason in (
+            (wrong, "the repository refused the token"),
+            (None, "the repository asks for credentials: give the code source a token_variable"),
+        ):
+            detail, text = outcomes[token]
+            job = detail["stages"][0]["jobs"][0]
+            assert reason in job["message"]
+            assert reason in text
+            assert text.count("$ git fetch") == 1  # refused credentials are not tried again
 
     @pytest.mark.parametrize(
         ("sources", "variables", "path"),

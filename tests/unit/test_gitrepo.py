@@ -2,6 +2,7 @@
 records what git sends it (or says nothing at all, to show that nothing hangs)."""
 
 import base64
+import shutil
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 
 from stageline.gitrepo import (
     CheckoutTarget,
+    CredentialsRefused,
     GitError,
     Remote,
     check_out,
@@ -22,7 +24,7 @@ from stageline.gitrepo import (
     resolve_ref,
     scrub,
 )
-from tests.gitrepos import GitRepo, git
+from tests.gitrepos import GitRepo, git, private_http
 
 TOKEN = "tok-unit-0123456789"
 
@@ -175,6 +177,75 @@ class TestCredentials:
         assert (
             scrub(text, ["tok-1"]) == "fatal: https://***@host/r.git said *** and ssh://***@host/r"
         )
+
+
+class TestPrivateRepositories:
+    """A repository served over http to one token only, as a forge serves a private one."""
+
+    def test_the_token_reads_the_repository_and_no_message_shows_it(
+        self, repo: GitRepo, tmp_path: Path
+    ) -> None:
+        head = repo.head("main")
+        lines: list[str] = []
+        with private_http(repo, TOKEN) as url:
+            remote = Remote(url, TOKEN)
+            assert resolve_ref(remote, "branch", "main") == head
+            assert commit_message(remote, head, scratch=tmp_path / "scratch") == "first\n\nbody"
+            target = CheckoutTarget(remote, head, "refs/heads/main")
+            assert check_out(target, tmp_path / "ws", on_line=lines.append) == head
+        assert (tmp_path / "ws" / "README.md").read_text() == "one\n"
+        assert lines
+        assert not [line for line in lines if TOKEN in line]
+
+    @pytest.mark.parametrize(
+        ("token", "says"),
+        [("not-the-token", "refused the token"), (None, "asks for credentials")],
+    )
+    def test_refused_credentials_are_said_plainly_and_not_tried_again(
+        self, repo: GitRepo, tmp_path: Path, token: str | None, says: str
+    ) -> None:
+        lines: list[str] = []
+        with private_http(repo, TOKEN) as url:
+            remote = Remote(url, token)
+            with pytest.raises(CredentialsRefused, match=says):
+                resolve_ref(remote, "branch", "main")
+            target = CheckoutTarget(remote, repo.head("main"), "refs/heads/main")
+            with pytest.raises(CredentialsRefused, match=says) as raised:
+                check_out(target, tmp_path / "ws", on_line=lines.append)
+        assert str(raised.value).startswith(f"cannot check out {repo.head('main')} from {url}: ")
+        assert [line for line in lines if line.startswith("$ git fetch")] == [
+            f"$ git fetch --no-tags --depth 1 origin {repo.head('main')}"
+        ]
+
+
+class TestSsh:
+    @pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh client on this machine")
+    @pytest.mark.parametrize(
+        ("url", "reason"),
+        [
+            ("ssh://git@127.0.0.1:1/app.git", "ssh: connect to host 127.0.0.1 port 1: "),
+            # port 22: refused, or a host key this user never accepted (BatchMode: no prompt)
+            ("git@127.0.0.1:app.git", ""),
+        ],
+    )
+    def test_an_ssh_remote_that_fails_says_ssh_s_reason_at_once(
+        self, url: str, reason: str, tmp_path: Path
+    ) -> None:
+        """Both ssh forms go to ssh; the message is ssh's reason, not git's generic "Could not
+        read from remote repository"."""
+        started = time.monotonic()
+        with pytest.raises(GitError) as resolving:
+            resolve_ref(Remote(url), "branch", "main")
+        lines: list[str] = []
+        target = CheckoutTarget(Remote(url), None, "refs/heads/main")
+        with pytest.raises(GitError) as checking_out:
+            check_out(target, tmp_path / "ws", on_line=lines.append)
+        assert time.monotonic() - started < 20
+        for raised in (resolving, checking_out):
+            assert reason in str(raised.value)
+            assert "Could not read from remote repository" not in str(raised.value)
+        said = str(checking_out.value).rpartition(": ")[2]
+        assert any(said in line for line in lines if not line.startswith("$ "))
 
 
 class TestBounds:

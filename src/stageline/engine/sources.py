@@ -92,7 +92,7 @@ def source_problem(
     """Why these code sources cannot be saved or run, with a field path; None when they can.
     Several code sources need distinct aliases (their directories and variables are named
     after them), which no variable's name may take; a token variable must be a declared
-    secret."""
+    secret; a run's tag build must name its tag."""
     code = [(index, s["params"]) for index, s in enumerate(sources) if s.get("type") == "code"]
     secrets = {v["name"] for v in declared if v.get("is_secret")}
     aliases: dict[str, str] = {}
@@ -113,6 +113,9 @@ def source_problem(
                 f"{where}[{index}].params.git_url: a local repository needs an absolute path"
                 " (a relative one means another place on the server and on each agent)"
             )
+        chosen = params.get("build_params") or {}
+        if chosen.get("build_type") == "tag" and not chosen.get("tag"):
+            return f"{where}[{index}].params.build_params.tag: required with build_type 'tag'"
         pipeline_file = params.get(PIPELINE_FILE) or ""
         if ".." in pipeline_file.split("/"):
             return f"{where}[{index}].params.{PIPELINE_FILE}: must not have a '..' part"
