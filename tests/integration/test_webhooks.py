@@ -170,6 +170,43 @@ class TestDeliveries:
         assert latest["pipeline_run_id"] == answer["pipeline_run_id"]
         assert latest["build_params"]["commit_id"] == "366701fde727cb7a9e7f21eb88264f59f6f9b89c"
 
+    @pytest.mark.parametrize("event_header", [None, "Tag Push Hook"])
+    def test_a_codearts_repo_delivery(
+        self,
+        world: World,
+        hooks: dict[str, Hook],
+        document: dict[str, Any],
+        event_header: str | None,
+    ) -> None:
+        """CodeArts Repo sends GitLab's bodies with the secret in clear in X-Repo-Token (or
+        X-Auth-Token, X-Gitlab-Token: the hook's choice), maybe with GitLab's event header."""
+        hook = hooks["gitlab"]
+        body = body_of("gitlab/tag_push")
+        headers = {"Content-Type": "application/json"}
+        if event_header is not None:
+            headers["X-Gitlab-Event"] = event_header
+        before = run_count(world, hook.pipeline_id)
+        missing = world.client.post(hook.url, content=body, headers=headers)
+        assert answered(document, missing, 401)["error_msg"].startswith("missing")
+        for header in ("X-Repo-Token", "X-Auth-Token"):
+            wrong = world.client.post(hook.url, content=body, headers={**headers, header: "no"})
+            assert answered(document, wrong, 401)["error_code"]
+        assert run_count(world, hook.pipeline_id) == before
+        for header in ("X-Repo-Token", "X-Auth-Token", "X-Gitlab-Token"):
+            signed = {**headers, header: hook.token}
+            sent = world.client.post(hook.url, content=body, headers=signed)
+            answer = answered(document, sent, 200)
+            assert answer["result"] == "started", answer
+            (latest,) = world.status(hook.pipeline_id)
+            assert latest["pipeline_run_id"] == answer["pipeline_run_id"]
+            assert latest["trigger_type"] == "CreateTag"
+            params = latest["build_params"]
+            assert (params["tag"], params["commit_id"], params["codehub_id"]) == (
+                "v1.0.0",
+                "2adc9465c4edfc33834e173fe89436a7cb899a1d",
+                "4861503",
+            )
+
     def test_client_mistakes_are_4xx_with_an_error_body(
         self, world: World, hooks: dict[str, Hook], document: dict[str, Any]
     ) -> None:

@@ -291,6 +291,9 @@ class TestDetectHost:
             ({"x-github-event": "push"}, b"{}", Host.GITHUB),
             ({"X-Repo-Token": "t"}, b"{}", Host.CODEARTS),
             ({"X-Auth-Token": "t"}, b"{}", Host.CODEARTS),
+            ({"X-Gitlab-Event": "Push Hook", "X-Repo-Token": "t"}, b"{}", Host.CODEARTS),
+            ({"X-Gitlab-Event": "Push Hook", "X-Auth-Token": "t"}, b"{}", Host.CODEARTS),
+            ({"X-Gitlab-Token": "t"}, b"{}", Host.CODEARTS),
             ({}, b'{"object_kind": "push"}', Host.CODEARTS),
             ({"Content-Type": "application/json"}, b"{}", None),
         ],
@@ -308,6 +311,16 @@ class TestCodeArts:
         assert isinstance(found, TriggerEvent)
         assert found.host is Host.CODEARTS
         assert found.params["commit_id"] == "2adc9465c4edfc33834e173fe89436a7cb899a1d"
+
+    def test_its_token_header_with_a_gitlab_event_header(self) -> None:
+        headers = headers_of("gitlab/merge_request_open", SECRET)
+        del headers["X-Gitlab-Token"]
+        found = deliver({**headers, "X-Repo-Token": SECRET}, body_of("gitlab/merge_request_open"))
+        assert isinstance(found, TriggerEvent)
+        assert found.host is Host.CODEARTS
+        assert (found.trigger_type.value, found.params["merge_id"]) == ("MR", "3")
+        with pytest.raises(Unauthenticated):
+            deliver({**headers, "X-Repo-Token": "wrong"}, body_of("gitlab/merge_request_open"))
 
     def test_any_of_its_token_headers(self) -> None:
         body = body_of("gitlab/issue")

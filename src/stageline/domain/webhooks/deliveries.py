@@ -19,6 +19,8 @@ Headers = Mapping[str, str]
 
 TOKEN_HEADERS = ("x-repo-token", "x-gitlab-token", "x-auth-token")
 """Where CodeArts Repo sends its secret in clear (the header is chosen per hook)."""
+CODEARTS_TOKEN_HEADERS = ("x-repo-token", "x-auth-token")
+"""The token headers only CodeArts Repo sends (GitLab sends X-Gitlab-Token)."""
 GITEA_EVENT_HEADERS = ("x-forgejo-event", "x-gitea-event", "x-gogs-event")
 GITEA_SIGNATURE_HEADERS = ("x-forgejo-signature", "x-gitea-signature", "x-gogs-signature")
 GITEA_DELIVERY_HEADERS = ("x-forgejo-delivery", "x-gitea-delivery", "x-gogs-delivery")
@@ -45,10 +47,15 @@ class Envelope:
 
 
 def detect_host(envelope: Envelope, body: bytes) -> Host | None:
-    """Gitea/Forgejo first (they also send GitHub's headers), then GitLab, then GitHub, then
-    CodeArts Repo (a token header, or a GitLab-shaped body); None when nothing tells."""
+    """Gitea/Forgejo first (they also send GitHub's headers); then CodeArts Repo when its own
+    token header (X-Repo-Token, X-Auth-Token) is there, whatever event header it sends along
+    (being GitLab-derived, it may send X-Gitlab-Event); then GitLab, then GitHub, then
+    CodeArts Repo again (X-Gitlab-Token without an event header, or a GitLab-shaped body);
+    None when nothing tells."""
     if envelope.first(*GITEA_EVENT_HEADERS):
         return Host.GITEA
+    if envelope.first(*CODEARTS_TOKEN_HEADERS):
+        return Host.CODEARTS
     if envelope.first("x-gitlab-event"):
         return Host.GITLAB
     if envelope.first("x-github-event"):
