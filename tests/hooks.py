@@ -94,7 +94,14 @@ class Hook:
         return self.world.client.post(self.url, content=raw, headers=sent)
 
 
-def hooked(world: World, git_url: str, events: list[dict[str, Any]] | None = None) -> Hook:
-    pipeline_id = world.create_pipeline(triggers=[trigger(git_url, events)])
+def code_source(git_url: str, **params: Any) -> dict[str, Any]:
+    return {"type": "code", "params": {"git_type": "gitlab", "git_url": git_url, **params}}
+
+
+def hooked(
+    world: World, git_url: str, events: list[dict[str, Any]] | None = None, **fields: Any
+) -> Hook:
+    """A new pipeline (with `fields`) whose one trigger names `git_url`, and its hook."""
+    pipeline_id = world.create_pipeline(triggers=[trigger(git_url, events)], **fields)
     (shown,) = pipeline_detail(world, pipeline_id)["triggers"]
     return Hook(world, pipeline_id, shown["hook_id"], shown["security_token"])

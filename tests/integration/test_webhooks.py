@@ -21,7 +21,8 @@ from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import hooks as hook_queries
 from tests.factories import World
-from tests.hooks import Hook, hooked, pipeline_detail, run_count, trigger, update
+from tests.gitrepos import GitRepo
+from tests.hooks import Hook, code_source, hooked, pipeline_detail, run_count, trigger, update
 from tests.openapi_check import check_answer
 from tests.webhooks import IGNORED, STARTED, Expected, body_of, headers_of
 from tests.wire import BUILD_PARAM_KEYS
@@ -206,6 +207,38 @@ class TestDeliveries:
                 "2adc9465c4edfc33834e173fe89436a7cb899a1d",
                 "4861503",
             )
+
+    def test_an_issue_or_a_comment_builds_the_default_branch_and_keeps_its_text(
+        self, world: World, document: dict[str, Any], git_repo: GitRepo
+    ) -> None:
+        """Issues and comments name no commit: the run builds the head of the repository's
+        default branch, and its message stays the issue's title or the comment."""
+        head = git_repo.head("main")
+        hook = hooked(
+            world,
+            "https://git.example.test/issues.git",
+            sources=[code_source(git_repo.path, default_branch="main")],
+        )
+        cases = [
+            ("gitlab/issue", "project", "Issue", "found a bug"),
+            ("github/issue_comment_created", "repository", "Note",
+             "You are totally right! I'll get this fixed right away."),
+            ("gitea/issues_opened", "repository", "Issue", "Problem"),
+        ]  # fmt: skip
+        for name, repository, event, text in cases:
+            edited = json.loads(body_of(name))
+            edited[repository]["default_branch"] = "main"
+            answer = answered(document, hook.send(name, body=json.dumps(edited).encode()), 200)
+            assert answer["result"] == "started", answer
+            (latest,) = world.status(hook.pipeline_id)
+            assert latest["pipeline_run_id"] == answer["pipeline_run_id"]
+            params = latest["build_params"]
+            assert (latest["trigger_type"], params["event_type"]) == (event, event)
+            assert (params["commit_id"], params["target_branch"]) == (head, "main")
+            assert params["message"] == text
+            detail = world.detail(hook.pipeline_id, answer["pipeline_run_id"])
+            chosen = detail["sources"][0]["params"]["build_params"]
+            assert (chosen["commit_id"], chosen["message"]) == (head, text)
 
     def test_client_mistakes_are_4xx_with_an_error_body(
         self, world: World, hooks: dict[str, Hook], document: dict[str, Any]

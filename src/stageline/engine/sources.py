@@ -16,6 +16,7 @@ from typing import Any
 
 from stageline.auth.vault import Vault
 from stageline.domain.errors import InvalidInput
+from stageline.domain.statuses import TriggerType
 from stageline.domain.variables import source_variables
 from stageline.gitrepo import (
     RESOLVE_TIMEOUT_SECONDS,
@@ -43,6 +44,9 @@ SOURCE_BUILD_KEYS = (
     "merge_id",
 )
 """What a run records per code source, in `sources[].params.build_params`."""
+OWN_TEXT_EVENTS = frozenset({TriggerType.ISSUE.value, TriggerType.NOTE.value})
+"""Events whose `message` is their own text (an issue's title, a comment) rather than a
+commit's: it is kept when the commit they build is resolved."""
 TOKEN_VARIABLE = "token_variable"
 """A code source's parameter (an extension) naming the secret variable whose value is the
 token that reads the repository over https."""
@@ -265,7 +269,8 @@ class SourceResolver:
             chosen["commit_id"] = resolve_ref(
                 remote, kind, ref or "HEAD", timeout=self.timeout_seconds
             )
-            chosen["message"] = None  # an event's message was about another commit
+            if chosen.get("event_type") not in OWN_TEXT_EVENTS:
+                chosen["message"] = None  # an event's message was about another commit
         if not chosen.get("message"):
             chosen["message"] = commit_message(
                 remote,
