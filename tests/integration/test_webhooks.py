@@ -1,6 +1,9 @@
 """Webhook deliveries end to end: the fixtures sent to `POST /webhooks/{hook_id}` start runs
 with the build params their event names, once per delivery, or nothing and say why (on the
-quiet server: runs stay queued, which is all these tests look at)."""
+quiet server: runs stay queued, which is all these tests look at).
+
+The fixtures' pipelines have a code source whose repository cannot be read (a path where there
+is none), so a run's build params are exactly what its event names: nothing is resolved."""
 
 import json
 import threading
@@ -16,6 +19,7 @@ from stageline.auth.vault import Vault
 from stageline.engine.clock import system_clock
 from stageline.engine.journal import DAY_MS
 from stageline.engine.runs import RunEngine
+from stageline.engine.sources import SOURCE_BUILD_KEYS
 from stageline.engine.webhooks import Webhooks, prune_deliveries
 from stageline.settings import Settings
 from stageline.store.database import Database
@@ -35,9 +39,12 @@ def world(quiet_client: TestClient, quiet_db: Database, quiet_settings: Settings
 
 
 @pytest.fixture(scope="module")
-def hooks(world: World) -> dict[str, Hook]:
-    return {host: hooked(world, f"https://{host}.example.test/r.git") for host in
-            ("github", "gitlab", "gitea")}  # fmt: skip
+def hooks(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Hook]:
+    absent = str(tmp_path_factory.mktemp("absent") / "none.git")
+    return {
+        host: hooked(world, f"https://{host}.example.test/r.git", sources=[code_source(absent)])
+        for host in ("github", "gitlab", "gitea")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +73,8 @@ class TestDeliveries:
     def test_each_fixture_starts_a_run_with_its_build_params(
         self, world: World, hooks: dict[str, Hook], document: dict[str, Any], expected: Expected
     ) -> None:
+        """The README's row in batch status (every build param) and in run detail (the trigger
+        type, and what the run's code source builds: `sources[0].params.build_params`)."""
         hook = hooks[host_of(expected)]
         answer = answered(document, hook.send(expected.name), 200)
         assert answer["result"] == "started", answer
@@ -78,20 +87,26 @@ class TestDeliveries:
         params = latest["build_params"]
         assert set(params) == BUILD_PARAM_KEYS
         assert params["event_type"] == expected.event
+        assert params["build_type"] == ("tag" if expected.tag else "branch")
         assert params["commit_id"] == expected.commit
         message = params["message"]
         assert (message.splitlines()[0] if message else None) == expected.message
         assert params["tag"] == expected.tag
         assert params["source_branch"] == expected.source
-        if expected.tag is None:
+        if expected.tag is None or expected.target is not None:
             assert params["target_branch"] == expected.target
         assert params["merge_id"] == expected.merge_id
         assert params["action"] == expected.action
         assert params["codehub_id"] == expected.repo_id
         assert params["git_url"] == expected.clone_url
-        assert params["source_codehub_id"] == (expected.repo_id if expected.source_same else None)
+        same = expected.source_same
+        assert params["source_codehub_id"] == (expected.repo_id if same else None)
+        assert params["source_codehub_http_url"] == (expected.clone_url if same else None)
+        assert bool(params["source_codehub_url"]) is same  # the SSH clone URL
         assert latest["executor_id"] == ""
         assert latest["executor_name"]
+        (source,) = detail["sources"]
+        assert source["params"]["build_params"] == {key: params[key] for key in SOURCE_BUILD_KEYS}
 
     @pytest.mark.parametrize("name", IGNORED)
     def test_ignored_fixtures_start_nothing(
@@ -156,6 +171,31 @@ class TestDeliveries:
         (latest,) = world.status(hook.pipeline_id)
         assert latest["pipeline_run_id"] == answer["pipeline_run_id"]
         assert latest["build_params"]["target_branch"] == "release/2.0"
+
+    def test_a_branch_filter_on_merge_requests_takes_their_target_branch(
+        self, world: World, document: dict[str, Any]
+    ) -> None:
+        events = [{"type": "merge_request", "enable": True, "branches": ["ma*"]}]
+        hook = hooked(world, "https://git.example.test/mr.git", events)
+        # real6543-main-patch-42541 → main: the target matches
+        answer = answered(document, hook.send("gitlab/merge_request_open"), 200)
+        assert answer["result"] == "started"
+        (latest,) = world.status(hook.pipeline_id)
+        assert (latest["trigger_type"], latest["build_params"]["target_branch"]) == ("MR", "main")
+        # feature → master matches too; a target of develop does not
+        assert answered(document, hook.send("gitea/pull_request_opened"), 200)["result"] == (
+            "started"
+        )
+        pull = json.loads(body_of("github/pull_request_opened"))
+        pull["pull_request"]["base"]["ref"] = "develop"
+        pull["pull_request"]["head"]["ref"] = "main"
+        sent = hook.send("github/pull_request_opened", body=json.dumps(pull).encode())
+        answer = answered(document, sent, 200)
+        assert answer == {
+            "result": "ignored",
+            "reason": "target branch 'develop' matches none of the trigger's branches",
+        }
+        assert run_count(world, hook.pipeline_id) == 2
 
     def test_a_github_form_body(
         self, world: World, hooks: dict[str, Hook], document: dict[str, Any]
