@@ -5,7 +5,12 @@ A bare repository on disk is the pipeline's code source. Commits, a tag and a br
 to it with the real `git`; then the deliveries a forge would send for them (bodies of the
 recorded GitLab, GitHub and Gitea fixtures, pointed at those commits, signed as each forge signs)
 go to the trigger's callback URL. Each run's step prints a file of its checkout, so the log
-shows which commit was built; batch status shows what started the run and on which ref.
+shows which commit was built; batch status shows what started the run and on which ref, and
+run detail what its code source built.
+
+Each trigger type has its run here from each host: Push, CreateTag and MR from GitLab, GitHub
+and Gitea; Issue and Note (which name no commit, so build the default branch's head, except a
+GitLab comment on a merge request, which names its head) from each host too.
 """
 
 import copy
@@ -140,7 +145,8 @@ def pipeline_with_trigger(
                 "git_url": url,
                 "git_type": git_type,
                 "events": [
-                    {"type": kind, "enable": True} for kind in ("push", "tag_push", "merge_request")
+                    {"type": kind, "enable": True}
+                    for kind in ("push", "tag_push", "merge_request", "issue", "note")
                 ],
             }
         ],
@@ -179,12 +185,24 @@ def step_log(tenant: Tenant, pipeline_id: str, run_id: str) -> str:
     return text
 
 
+SOURCE_KEYS = ("build_type", "target_branch", "tag", "commit_id", "message", "event_type",
+               "source_branch", "merge_id")  # fmt: skip
+"""What run detail shows of a run's code source, in `sources[].params.build_params`."""
+
+
 def build_params(tenant: Tenant, pipeline_id: str, run_id: str) -> dict[str, Any]:
+    """The finished run's `trigger_type` and `build_params` in batch status, checked against
+    what its run detail says its code source built."""
     latest = tenant.wait_run(pipeline_id, run_id, "COMPLETED")
     status = tenant.raw(
         "POST", f"/v5/{tenant.project_id}/api/pipelines/status", json_body=[pipeline_id]
     ).json()[0]
     assert status["pipeline_run_id"] == latest.pipeline_run_id
+    base = f"/v5/{tenant.project_id}/api/pipelines/{pipeline_id}"
+    detail = tenant.raw("GET", f"{base}/pipeline-runs/detail?pipeline_run_id={run_id}").json()
+    assert detail["trigger_type"] == status["trigger_type"]
+    built = detail["sources"][0]["params"]["build_params"]
+    assert built == {key: status["build_params"][key] for key in SOURCE_KEYS}
     params: dict[str, Any] = {"trigger_type": status["trigger_type"], **status["build_params"]}
     return params
 
@@ -242,10 +260,11 @@ def test_gitlab_push_tag_and_merge_request_build_the_commits_they_name(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("host", ["github", "gitea"])
-def test_a_signed_push_from_github_or_gitea_builds_its_commit(
+def test_a_signed_push_tag_and_pull_request_from_github_or_gitea_build_their_commits(
     tenant: Tenant, repository: Repository, host: str
 ) -> None:
     pipeline = pipeline_with_trigger(tenant, repository, host)
+    hook = (tenant, pipeline.callback_url, pipeline.secret)
     pushed = repository.commit(f"4.0-{host}")
 
     def push(body: Any) -> None:
@@ -256,10 +275,105 @@ def test_a_signed_push_from_github_or_gitea_builds_its_commit(
 
     forged = deliver(tenant, pipeline.callback_url, "not-the-secret", f"{host}/push", push)
     assert forged.status_code == 401, forged.text
-    run_id = started(deliver(tenant, pipeline.callback_url, pipeline.secret, f"{host}/push", push))
+    run_id = started(deliver(*hook, f"{host}/push", push))
     params = build_params(tenant, pipeline.pipeline_id, run_id)
     assert (params["trigger_type"], params["commit_id"]) == ("Push", pushed)
+    assert (params["source_branch"], params["target_branch"]) == ("main", "main")
     assert f"built 4.0-{host} at {pushed} on main" in step_log(tenant, pipeline.pipeline_id, run_id)
+
+    tag = f"v4-{host}"
+    tagged = repository.tag(tag)
+
+    def new_tag(body: Any) -> None:
+        if host == "github":  # a push of refs/tags/<tag>
+            body.update(ref=f"refs/tags/{tag}", before=ZEROS, after=tagged, created=True)
+            body["head_commit"] = {**body["head_commit"], "id": tagged}
+        else:  # Gitea's create event, which names the commit
+            body.update(ref=tag, ref_type="tag", sha=tagged)
+
+    fixture_name = "github/push_tag" if host == "github" else "gitea/create_tag"
+    run_id = started(deliver(*hook, fixture_name, new_tag))
+    params = build_params(tenant, pipeline.pipeline_id, run_id)
+    assert (params["trigger_type"], params["tag"], params["commit_id"]) == (
+        "CreateTag",
+        tag,
+        tagged,
+    )
+    log = step_log(tenant, pipeline.pipeline_id, run_id)
+    # GitHub's tag push also names the branch it was pushed from (BRANCH=main)
+    assert f"built 4.0-{host} at {tagged} on {'main' if host == 'github' else ''}{tag}" in log
+
+    feature = repository.commit(f"5.0-{host}-rc", branch=f"feature/{host}")
+
+    def pull_request(body: Any) -> None:
+        body.update(action="opened", number=17)
+        pr = body["pull_request"]
+        pr.update(number=17, merged=False)
+        pr["head"] = {**pr["head"], "ref": f"feature/{host}", "sha": feature}
+        pr["base"] = {**pr["base"], "ref": "main"}
+
+    run_id = started(deliver(*hook, f"{host}/pull_request_opened", pull_request))
+    params = build_params(tenant, pipeline.pipeline_id, run_id)
+    assert params["trigger_type"] == "MR"
+    assert (params["source_branch"], params["target_branch"]) == (f"feature/{host}", "main")
+    assert (params["merge_id"], params["action"], params["commit_id"]) == ("17", "open", feature)
+    assert f"built 5.0-{host}-rc at {feature}" in step_log(tenant, pipeline.pipeline_id, run_id)
+
+
+ISSUES_AND_NOTES = {
+    "gitlab": ("gitlab/issue", "project", "gitlab/note_merge_request"),
+    "github": ("github/issues_opened", "repository", "github/issue_comment_created"),
+    "gitea": ("gitea/issues_opened", "repository", "gitea/issue_comment_created"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("host", list(ISSUES_AND_NOTES))
+def test_an_issue_and_a_comment_start_runs_of_the_commit_they_concern(
+    tenant: Tenant, repository: Repository, host: str
+) -> None:
+    """An issue and a comment name no commit: their runs build the default branch's head, and
+    their message is the issue's title or the comment. A GitLab comment on a merge request
+    names the request's head commit, which its run builds."""
+    issue_name, repository_key, note_name = ISSUES_AND_NOTES[host]
+    pipeline = pipeline_with_trigger(tenant, repository, host)
+    hook = (tenant, pipeline.callback_url, pipeline.secret)
+    head = repository.commit(f"6.0-{host}")
+
+    def on_main(body: Any) -> None:
+        body[repository_key]["default_branch"] = "main"
+
+    run_id = started(deliver(*hook, issue_name, on_main))
+    params = build_params(tenant, pipeline.pipeline_id, run_id)
+    assert (params["trigger_type"], params["event_type"]) == ("Issue", "Issue")
+    assert (params["commit_id"], params["target_branch"]) == (head, "main")
+    title = json.loads((FIXTURES / f"{issue_name}.json").read_bytes())
+    title = title["object_attributes" if host == "gitlab" else "issue"]["title"]
+    assert params["message"] == title
+    assert f"built 6.0-{host} at {head} on main" in step_log(tenant, pipeline.pipeline_id, run_id)
+
+    built = head
+    if host == "gitlab":
+        built = repository.commit(f"6.1-{host}-rc", branch="feature")
+
+    def comment(body: Any) -> None:
+        on_main(body)
+        if host == "gitlab":
+            request = body["merge_request"]
+            request.update(source_branch="feature", target_branch="main", iid=5)
+            request["last_commit"] = {**request["last_commit"], "id": built}
+
+    run_id = started(deliver(*hook, note_name, comment))
+    params = build_params(tenant, pipeline.pipeline_id, run_id)
+    assert (params["trigger_type"], params["event_type"]) == ("Note", "Note")
+    assert (params["commit_id"], params["target_branch"]) == (built, "main")
+    note = json.loads((FIXTURES / f"{note_name}.json").read_bytes())
+    text = note["object_attributes"]["note"] if host == "gitlab" else note["comment"]["body"]
+    assert params["message"] == text
+    if host == "gitlab":
+        assert (params["merge_id"], params["source_branch"]) == ("5", "feature")
+    version = f"6.1-{host}-rc" if host == "gitlab" else f"6.0-{host}"
+    assert f"built {version} at {built}" in step_log(tenant, pipeline.pipeline_id, run_id)
 
 
 @pytest.mark.slow
