@@ -82,6 +82,7 @@ class TestTriggerConfiguration:
         assert update(world, hook.pipeline_id, triggers=[given]).status_code == 200
         (shown,) = pipeline_detail(world, hook.pipeline_id)["triggers"]
         assert (shown["hook_id"], shown["security_token"]) == (hook.hook_id, hook.token)
+        assert shown["callback_url"] == f"https://ci.example.test/webhooks/{hook.hook_id}"
         assert shown["events"] == [{"type": "push", "enable": False}]
 
     def test_another_repository_gets_a_new_hook_and_the_old_one_is_gone(self, world: World) -> None:
@@ -91,6 +92,8 @@ class TestTriggerConfiguration:
         (shown,) = pipeline_detail(world, hook.pipeline_id)["triggers"]
         assert shown["hook_id"] != hook.hook_id
         assert shown["security_token"] != hook.token
+        assert len(shown["security_token"]) >= 43
+        assert shown["callback_url"] == f"https://ci.example.test/webhooks/{shown['hook_id']}"
         assert hooked_pipeline(world, hook.hook_id) is None
 
     def test_a_hook_id_of_another_pipeline_is_not_taken(self, world: World) -> None:

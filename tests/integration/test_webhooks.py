@@ -64,8 +64,15 @@ def answered(document: dict[str, Any], response: httpx.Response, status: int) ->
 # -- deliveries ------------------------------------------------------------------------------
 
 
+def host_of_name(name: str) -> str:
+    return name.split("/")[0]
+
+
 def host_of(expected: Expected) -> str:
-    return expected.name.split("/")[0]
+    return host_of_name(expected.name)
+
+
+ZERO = "0" * 40
 
 
 class TestDeliveries:
@@ -117,6 +124,42 @@ class TestDeliveries:
         answer = answered(document, hook.send(name), 200)
         assert answer["result"] == "ignored"
         assert "without new commits" in answer["reason"]
+        assert run_count(world, hook.pipeline_id) == before
+
+    @pytest.mark.parametrize(
+        ("name", "changes", "reason"),
+        [
+            ("gitlab/push", {"after": ZERO, "checkout_sha": None}, "branch 'master' was deleted"),
+            ("github/push", {"after": ZERO, "deleted": True}, "'refs/heads/main' was deleted"),
+            ("gitea/push", {"after": ZERO}, "'refs/heads/main' was deleted"),
+            ("github/pull_request_closed_merged", {"pull_request": {"merged": False}},
+             "pull request action 'closed' without merging starts no run"),
+            ("gitea/pull_request_opened", {"action": "label_updated"},
+             "pull request action 'label_updated' starts no run"),
+            ("github/pull_request_opened", {"action": "labeled"},
+             "pull request action 'labeled' starts no run"),
+            ("github/push", {}, "'ping' events start no runs"),
+        ],
+    )  # fmt: skip
+    def test_events_that_start_nothing_are_answered_200_with_the_reason(
+        self,
+        world: World,
+        hooks: dict[str, Hook],
+        document: dict[str, Any],
+        name: str,
+        changes: dict[str, Any],
+        reason: str,
+    ) -> None:
+        """Deleted branches, unmerged closes, label edits, events no trigger takes: a 2xx with
+        a short JSON reason (hosts disable hooks that keep failing), and no run."""
+        hook = hooks[host_of_name(name)]
+        body = json.loads(body_of(name))
+        for key, value in changes.items():
+            body[key] = {**body[key], **value} if isinstance(value, dict) else value
+        extra = {"X-GitHub-Event": "ping"} if not changes else {}
+        before = run_count(world, hook.pipeline_id)
+        answer = answered(document, hook.send(name, body=json.dumps(body).encode(), **extra), 200)
+        assert answer == {"result": "ignored", "reason": reason}
         assert run_count(world, hook.pipeline_id) == before
 
     def test_a_wrong_or_missing_secret_is_a_401_and_starts_nothing(
