@@ -28,7 +28,7 @@ from tests.factories import World
 from tests.gitrepos import GitRepo
 from tests.hooks import Hook, code_source, hooked, pipeline_detail, run_count, trigger, update
 from tests.openapi_check import check_answer
-from tests.webhooks import IGNORED, STARTED, Expected, body_of, headers_of
+from tests.webhooks import IGNORED, STARTED, Expected, body_of, headers_of, sign
 from tests.wire import BUILD_PARAM_KEYS
 
 
@@ -175,6 +175,35 @@ class TestDeliveries:
             response = world.client.post(hook.url, content=raw, headers={"X-GitHub-Event": "push"})
             assert answered(document, response, 401)["error_msg"].startswith("missing")
             assert run_count(world, hook.pipeline_id) == before
+
+    def test_a_forgejo_delivery_with_its_own_headers_only(
+        self, world: World, hooks: dict[str, Hook], document: dict[str, Any]
+    ) -> None:
+        """Forgejo's X-Forgejo-Signature (bare hex HMAC-SHA256 of the raw body) authenticates,
+        and X-Forgejo-Delivery deduplicates, without any of Gitea's copies."""
+        hook = hooks["gitea"]
+        body = body_of("gitea/push")
+        headers = {
+            "Content-Type": "application/json",
+            "X-Forgejo-Event": "push",
+            "X-Forgejo-Event-Type": "push",
+            "X-Forgejo-Delivery": str(uuid.uuid4()),
+            "X-Forgejo-Signature": sign(hook.token, body),
+        }
+        before = run_count(world, hook.pipeline_id)
+        forged = {**headers, "X-Forgejo-Signature": sign("not-the-secret", body)}
+        assert answered(document, world.client.post(hook.url, content=body, headers=forged), 401)
+        assert run_count(world, hook.pipeline_id) == before
+        first = answered(document, world.client.post(hook.url, content=body, headers=headers), 200)
+        assert first["result"] == "started", first
+        (latest,) = world.status(hook.pipeline_id)
+        assert (latest["trigger_type"], latest["build_params"]["commit_id"]) == (
+            "Push",
+            "29be01c073851cf0db0c6a466e396b725a670453",
+        )
+        again = answered(document, world.client.post(hook.url, content=body, headers=headers), 200)
+        assert again == {"result": "duplicate", "pipeline_run_id": first["pipeline_run_id"]}
+        assert run_count(world, hook.pipeline_id) == before + 1
 
     def test_a_redelivery_starts_one_run(
         self, world: World, hooks: dict[str, Hook], document: dict[str, Any]
