@@ -59,14 +59,14 @@ class Cli:
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
-    def ok(self, *args: str) -> str:
-        result = self(*args)
+    def ok(self, *args: str, stdin: str = "") -> str:
+        result = self(*args, stdin=stdin)
         assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
         assert ESCAPE not in result.stdout
         return result.stdout
 
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
+    def json(self, *args: str, stdin: str = "") -> Any:
+        return json.loads(self.ok(*args, stdin=stdin))
 
     def login(self, role: str = "developer") -> subprocess.CompletedProcess[str]:
         account = self.tenant.accounts[role]
@@ -173,6 +173,34 @@ class TestLogin:
         assert result.returncode == outcomes.NOT_LOGGED_IN
         assert "stageline login --profile ci" in result.stderr
         assert stat.S_IMODE(fresh_cli.config.stat().st_mode) == 0o600
+
+    def test_the_project_is_found_by_name_or_as_the_only_one(self, fresh_cli: Cli) -> None:
+        server = fresh_cli.tenant.server
+        name, password = f"cli-projects-{secrets.token_hex(4)}", secrets.token_urlsafe(12)
+        server.cli_json("create-user", name, "--password", password)
+        login = ("login", "--server", fresh_cli.tenant.base_url, "--user", name)
+
+        result = fresh_cli(*login, stdin=password + "\n")
+        assert result.returncode == 0, result.stderr
+        assert "note: no project chosen" in result.stderr  # a member of none yet
+        assert "project" not in tomllib.loads(fresh_cli.config.read_text())["profiles"]["default"]
+
+        server.cli_json("add-member", fresh_cli.tenant.project_id, name, "--role", "viewer")
+        chosen = fresh_cli.json(*login, "--json", stdin=password + "\n")
+        assert chosen["project"] == fresh_cli.tenant.project_id  # the only one
+        stored = tomllib.loads(fresh_cli.config.read_text())["profiles"]["default"]
+        assert stored["project"] == fresh_cli.tenant.project_id
+
+        other_name = f"cli-other-{secrets.token_hex(4)}"
+        other = server.cli_json("create-project", other_name)["project_id"]
+        server.cli_json("add-member", other, name, "--role", "viewer")
+        by_name = fresh_cli.json(*login, "--project", other_name, "--json", stdin=password + "\n")
+        assert (by_name["project"], by_name["project_name"]) == (other, other_name)
+        assert fresh_cli.json("pipelines", "--json") == []  # the other project has none
+
+        result = fresh_cli(*login, "--project", "no-such-project", stdin=password + "\n")
+        assert result.returncode == outcomes.ERROR
+        assert f"{name} may act in no project 'no-such-project' (projects: " in result.stderr
 
     def test_login_help_states_the_password_rule(self, fresh_cli: Cli) -> None:
         wide = {"COLUMNS": "400"}  # one line per paragraph: no rule cut by a line break
