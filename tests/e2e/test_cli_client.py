@@ -279,8 +279,9 @@ class TestRunFollow:
         assert "[COMPILE] hello-from-step" in lines
         assert "[COMPILE] second-line" in lines
         assert lines.index("[COMPILE] hello-from-step") < lines.index("[COMPILE] second-line")
-        assert "== BUILD/COMPILE COMPLETED" in lines
-        assert lines[-1] == f"{name}#1 COMPLETED"
+        # a job's lines, then its end, then its stage's, then the run's
+        endings = ["== BUILD/COMPILE COMPLETED", "== BUILD COMPLETED", f"== {name}#1 COMPLETED"]
+        assert lines[-4:] == [*endings, f"{name}#1 COMPLETED"]
 
     def test_a_failed_run_exits_with_the_failed_code(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo about-to-fail; exit 3"))
