@@ -5,6 +5,7 @@ Its output is not a terminal here, so it must be plain text: no colour or cursor
 Pipelines have no code sources (no git checkout is involved).
 """
 
+import fcntl
 import json
 import os
 import pty
@@ -12,8 +13,10 @@ import secrets
 import select
 import signal
 import stat
+import struct
 import subprocess
 import sys
+import termios
 import time
 import tomllib
 from dataclasses import dataclass
@@ -22,8 +25,12 @@ from typing import Any
 
 import pytest
 
+from stageline.auth.secrets import mint_token, token_digest
 from stageline.cli.client import outcomes
+from stageline.engine.clock import system_clock
 from stageline.settings import Settings
+from stageline.store.database import Database
+from stageline.store.queries import identity
 from tests.factories import definition, shell_job, stage
 
 from .conftest import CLI_TIMEOUT, Tenant, free_port
@@ -233,6 +240,37 @@ class TestFailures:
         assert "expired" in result.stderr
         assert "stageline login" in result.stderr
 
+    def test_a_token_the_server_finds_expired_says_to_log_in_again(self, fresh_cli: Cli) -> None:
+        """The config file thinks the token still good (a clock off, a shorter TTL on the
+        server): the server's refusal is the message."""
+        tenant = fresh_cli.tenant
+        token = mint_token()
+        db = Database(tenant.server.database_url)
+        try:
+            with db.writer() as session:
+                identity.insert_token(
+                    session,
+                    digest=token_digest(token),
+                    user_id=tenant.accounts["developer"].user_id,
+                    project_id=None,
+                    issued_at=1,
+                    expires_at=system_clock() - 1000,
+                )
+        finally:
+            db.dispose()
+        fresh_cli.config.parent.mkdir(parents=True)
+        fresh_cli.config.write_text(
+            f'[profiles.default]\nserver = "{tenant.base_url}"\nproject = "{tenant.project_id}"\n'
+            f'token = "{token}"\ntoken_expires_at = "2999-01-01T00:00:00Z"\n'
+        )
+        result = fresh_cli("status")
+        assert result.returncode == outcomes.NOT_LOGGED_IN
+        assert result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert line.startswith("error: the server refused your token (APIGW.0301: ")
+        assert "token expires, expires_at: " in line
+        assert line.endswith("run `stageline login` again")
+
     def test_a_server_that_does_not_answer_is_one_line(self, fresh_cli: Cli) -> None:
         nowhere = f"http://127.0.0.1:{free_port()}"
         result = fresh_cli("login", "--server", nowhere, "--user", "someone", stdin="password\n")
@@ -394,6 +432,31 @@ class TestInterrupt:
                 follow.kill()
 
 
+def on_a_terminal(cli: Cli, *args: str) -> str:
+    """What `stageline ARGS` writes to a terminal (a pseudo-terminal of 160 columns)."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    env = {**cli.env, "TERM": "xterm-256color", "COLUMNS": "160"}
+    env.pop("NO_COLOR", None)
+    command = [sys.executable, "-m", "stageline", *args]
+    done = subprocess.Popen(command, env=env, stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert done.wait(timeout=CLI_TIMEOUT) == 0, seen.decode(errors="replace")
+    finally:
+        os.close(primary)
+    return seen.decode(errors="replace")
+
+
 class TestStatus:
     def test_a_plain_table_and_json_with_filters(self, cli: Cli) -> None:
         tenant = cli.tenant
@@ -424,6 +487,18 @@ class TestStatus:
 
         everything = cli.json("status", "--json")  # no names: every pipeline of the project
         assert {passing, failing, never} <= {item["name"] for item in everything}
+
+    def test_on_a_terminal_statuses_are_coloured(self, cli: Cli) -> None:
+        passing = pipeline(cli.tenant, one_step("echo ok"))
+        failing = pipeline(cli.tenant, one_step("exit 1"))
+        assert cli("run", passing, "-f").returncode == 0
+        assert cli("run", failing, "-f").returncode == outcomes.RUN_FAILED
+        screen = on_a_terminal(cli, "status", passing, failing)
+        assert "\x1b[32mCOMPLETED" in screen  # green
+        assert "\x1b[1;31mFAILED" in screen  # bold red
+        assert "\x1b[32m✓" in screen  # the stage dots too
+        assert "\x1b[1;31m✗" in screen
+        assert "Manual" in screen
 
     def test_watch_redraws_until_interrupted(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo watched"))
