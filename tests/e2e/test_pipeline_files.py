@@ -200,7 +200,12 @@ class TestPipelineFileInTheRepository:
         commit = repo.commit("ci: broken", {path: broken})
         third = admin_cli("run", name, "--follow")
         assert third.returncode == outcomes.RUN_FAILED
-        assert (
+        problem = (
             f"{path} at {commit[:12]}: line 6, column 13: stages[0].jobs.build.steps[0].rum:"
             " unknown key 'rum'"
-        ) in third.stdout
+        )
+        assert problem in third.stdout
+        # the run's log says so too, afterwards
+        [line] = admin_cli.ok("logs", f"{name}#3").splitlines()
+        assert line.startswith(problem)
+        assert admin_cli.json("logs", f"{name}#3", "--json")["message"].startswith(problem)

@@ -227,7 +227,8 @@ def logs(
     profile: ProfileOption = DEFAULT_PROFILE,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the log lines of a run's steps, each as `[JOB] line`.
+    """Print the log lines of a run's steps, each as `[JOB] line`, then why the run itself
+    failed or stopped if it says (a broken pipeline file, for one).
 
     With -f, go on until the run ends and exit with the code of how it ended."""
     from stageline.cli.client.follow import Follower
@@ -243,10 +244,14 @@ def logs(
             raise ClientError(f"{found.label} has no job {job!r} (jobs: {names})")
         if follow:
             _follow(client, found, as_json=as_json, announce=False, job=job, through_reviews=True)
+        message = found.detail["message"]
         if not as_json:
+            console = make_console()
             Follower(
-                client, make_console(), found.pipeline.id, found.run_id, found.label, job_filter=job
+                client, console, found.pipeline.id, found.run_id, found.label, job_filter=job
             ).stream(found.detail)
+            if message and job is None:
+                console.print(message, markup=False, highlight=False)
             return
         steps = []
         for j in jobs:
@@ -262,7 +267,9 @@ def logs(
                 steps.append(
                     {"job": j["name"], "step": step["name"], "step_run_id": step["id"], "log": text}
                 )
-    print_json({"run": found.label, "pipeline_run_id": found.run_id, "steps": steps})
+    print_json(
+        {"run": found.label, "pipeline_run_id": found.run_id, "message": message, "steps": steps}
+    )
 
 
 # -- acting on a run ------------------------------------------------------------------------------
