@@ -94,6 +94,8 @@ class TestApplyAndExport:
         assert "/schemas/pipeline.json\n" in text.splitlines(keepends=True)[0]
         assert "API_TOKEN:\n    secret: true\n" in text
         assert admin_cli.ok("pipeline", "export", name) == text
+        as_json = admin_cli.json("--json", "pipeline", "export", name)
+        assert (as_json["name"], as_json["file"], as_json["yaml_content"]) == (name, None, text)
         applied = admin_cli.json("pipeline", "apply", "-f", str(exported), "--json")
         assert applied["action"] == "unchanged"
 
