@@ -547,6 +547,16 @@ class TestReviewsAndLogs:
         assert cli.ok("approve", f"{name}#1", "--comment", "looks good").strip() == (
             f"approved {name}#1"
         )
+        [shown] = cli.json("status", name, "--json")  # a pipeline by its ID, too
+        assert cli.json("status", shown["pipeline_id"], "--json") == [shown]
+        run = shown["latest_run"]
+        detail = cli.tenant.raw(
+            "GET",
+            f"/v5/{cli.tenant.project_id}/api/pipelines/{shown['pipeline_id']}"
+            f"/pipeline-runs/detail?pipeline_run_id={run['pipeline_run_id']}",
+        ).json()
+        [review] = detail["stages"][0]["jobs"][0]["steps"]
+        assert review["message"] == f"passed by {developer.name}: looks good"
         followed = cli("logs", name, "-f")  # a pipeline alone: its latest run
         assert followed.returncode == 0, (followed.stdout, followed.stderr)
         assert "[SHIP_IT] shipped-it" in followed.stdout.splitlines()
