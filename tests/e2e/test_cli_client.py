@@ -1,5 +1,5 @@
-"""The command line a person uses (`stageline login | status | run | logs | …`), run as a
-subprocess against the session's real server, as a user would run it.
+"""The command line a person uses (`stageline login | status | run | logs | …`): the installed
+`stageline` command, run against the session's real server as a user would run it.
 
 Its output is not a terminal here, so it must be plain text: no colour or cursor codes.
 Pipelines have no code sources (no git checkout is involved).
@@ -38,11 +38,13 @@ from .conftest import CLI_TIMEOUT, Tenant, free_port
 pytestmark = pytest.mark.slow
 
 ESCAPE = "\x1b"
+STAGELINE = str(Path(sys.executable).with_name("stageline"))
+"""The `stageline` command the package installs beside the interpreter, as a user runs it."""
 
 
 @dataclass
 class Cli:
-    """`python -m stageline ARGS` with its own config file (STAGELINE_CONFIG)."""
+    """`stageline ARGS` with its own config file (STAGELINE_CONFIG)."""
 
     tenant: Tenant
     config: Path
@@ -55,7 +57,7 @@ class Cli:
         self, *args: str, stdin: str = "", env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "stageline", *args],
+            [STAGELINE, *args],
             env={**self.env, **(env or {})},
             input=stdin,
             capture_output=True,
@@ -383,7 +385,7 @@ class TestInterrupt:
 
     def test_without_a_terminal_the_run_goes_on(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo sleeping; sleep 60"))
-        command = [sys.executable, "-m", "stageline", "run", name, "-f"]
+        command = [STAGELINE, "run", name, "-f"]
         follow = subprocess.Popen(
             command, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -401,7 +403,7 @@ class TestInterrupt:
     def test_on_a_terminal_it_asks_and_stops_the_run(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo sleeping; sleep 60"))
         primary, secondary = pty.openpty()
-        command = [sys.executable, "-m", "stageline", "run", name, "-f"]
+        command = [STAGELINE, "run", name, "-f"]
         follow = subprocess.Popen(
             command, env=cli.env, stdin=secondary, stdout=secondary, stderr=secondary
         )
@@ -438,7 +440,7 @@ def on_a_terminal(cli: Cli, *args: str) -> str:
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
     env = {**cli.env, "TERM": "xterm-256color", "COLUMNS": "160"}
     env.pop("NO_COLOR", None)
-    command = [sys.executable, "-m", "stageline", *args]
+    command = [STAGELINE, *args]
     done = subprocess.Popen(command, env=env, stdin=secondary, stdout=secondary, stderr=secondary)
     os.close(secondary)
     seen = b""
@@ -471,6 +473,7 @@ class TestStatus:
         rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
         assert table.splitlines()[0].split()[:4] == ["PIPELINE", "RUN", "STATUS", "STAGES"]
         assert rows[passing][1:5] == ["#1", "COMPLETED", "✓✓", "Manual"]
+        assert rows[passing][6] == "ago"  # no branch; AGE is "12s ago", then the DURATION
         assert rows[failing][1:5] == ["#1", "FAILED", "✗", "Manual"]
         assert rows[never][1:3] == ["never", "run"]
 
@@ -503,7 +506,7 @@ class TestStatus:
     def test_watch_redraws_until_interrupted(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo watched"))
         assert cli("run", name, "-f").returncode == 0
-        command = [sys.executable, "-m", "stageline", "status", name, "--watch"]
+        command = [STAGELINE, "status", name, "--watch"]
         watch = subprocess.Popen(
             [*command, "--interval", "0.2"], env=cli.env, stdout=subprocess.PIPE, text=True
         )
@@ -593,7 +596,7 @@ class TestReviewsAndLogs:
 
 def test_json_before_an_admin_command(tenant: Tenant) -> None:
     server = tenant.server
-    command = [sys.executable, "-m", "stageline", "--json", "admin", "create-project"]
+    command = [STAGELINE, "--json", "admin", "create-project"]
     command += [f"cli-json-{secrets.token_hex(4)}", "--database-url", server.database_url]
     result = subprocess.run(
         command, env=server.env, capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False
