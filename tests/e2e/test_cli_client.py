@@ -211,6 +211,10 @@ class TestLogin:
         assert result.returncode == outcomes.ERROR
         assert f"{name} may act in no project 'no-such-project' (projects: " in result.stderr
 
+        # logged in again with no --project: the profile's (the other one) is kept
+        again = fresh_cli.json(*login, "--json", stdin=password + "\n")
+        assert again["project"] == other
+
     def test_login_help_states_the_password_rule(self, fresh_cli: Cli) -> None:
         wide = {"COLUMNS": "400"}  # one line per paragraph: no rule cut by a line break
         for command in (["login"], ["admin", "create-user"]):

@@ -31,9 +31,9 @@ Asks for the user name (or --user) and the password, which is read from the term
 echo or, when stdin is not a terminal, as the first line of stdin. {PASSWORD_RULE} The token the
 server gives (valid a day) is stored, never the password. With --ak/--sk the access key pair is
 stored instead and every request is signed with it. The project the other commands act on is
---project, by ID or name; given none, the profile's, else the only one the user belongs to. The
-config file (STAGELINE_CONFIG, else $XDG_CONFIG_HOME/stageline/config.toml) is written with mode
-0600."""
+--project, by ID or name; given none, the profile's (if still the user's), else the only one
+the user belongs to. The config file (STAGELINE_CONFIG, else
+$XDG_CONFIG_HOME/stageline/config.toml) is written with mode 0600."""
 )
 def login(
     server: ServerOption = None,
@@ -76,7 +76,10 @@ def login(
             who = name
         # the credentials and the project are checked now, not at the next command
         with ApiClient(base, Credentials(updated.token, updated.ak, updated.sk)) as client:
-            chosen = _project(client.auth_projects(), project or stored.project, who)
+            projects = client.auth_projects()
+        if not project and any(p["id"] == stored.project for p in projects):
+            project = stored.project  # the profile's, if these credentials may act in it
+        chosen = _project(projects, project, who)
         updated.project = chosen["id"] if chosen else ""
         config.profiles[profile] = updated
         save(config)
@@ -94,7 +97,7 @@ def login(
         typer.echo(f"logged in to {base} as {who} (profile {profile}{where})")
 
 
-def _project(projects: list["AuthProject"], wanted: str, who: str) -> "AuthProject | None":
+def _project(projects: list["AuthProject"], wanted: str | None, who: str) -> "AuthProject | None":
     """The project `wanted` names (its ID or its name) among those `who` may act in; given
     none, the only one there is. None, with a note on stderr, when there is no telling."""
     names = ", ".join(p["name"] for p in projects) or "none"
