@@ -1,10 +1,11 @@
-"""The command line a person uses (`stageline login | status | run | logs | …`), run as a
-subprocess against the session's real server, as a user would run it.
+"""The command line a person uses (`stageline login | status | run | logs | …`): the installed
+`stageline` command, run against the session's real server as a user would run it.
 
 Its output is not a terminal here, so it must be plain text: no colour or cursor codes.
 Pipelines have no code sources (no git checkout is involved).
 """
 
+import fcntl
 import json
 import os
 import pty
@@ -12,8 +13,10 @@ import secrets
 import select
 import signal
 import stat
+import struct
 import subprocess
 import sys
+import termios
 import time
 import tomllib
 from dataclasses import dataclass
@@ -22,8 +25,12 @@ from typing import Any
 
 import pytest
 
+from stageline.auth.secrets import mint_token, token_digest
 from stageline.cli.client import outcomes
+from stageline.engine.clock import system_clock
 from stageline.settings import Settings
+from stageline.store.database import Database
+from stageline.store.queries import identity
 from tests.factories import definition, shell_job, stage
 
 from .conftest import CLI_TIMEOUT, Tenant, free_port
@@ -31,11 +38,13 @@ from .conftest import CLI_TIMEOUT, Tenant, free_port
 pytestmark = pytest.mark.slow
 
 ESCAPE = "\x1b"
+STAGELINE = str(Path(sys.executable).with_name("stageline"))
+"""The `stageline` command the package installs beside the interpreter, as a user runs it."""
 
 
 @dataclass
 class Cli:
-    """`python -m stageline ARGS` with its own config file (STAGELINE_CONFIG)."""
+    """`stageline ARGS` with its own config file (STAGELINE_CONFIG)."""
 
     tenant: Tenant
     config: Path
@@ -48,7 +57,7 @@ class Cli:
         self, *args: str, stdin: str = "", env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "stageline", *args],
+            [STAGELINE, *args],
             env={**self.env, **(env or {})},
             input=stdin,
             capture_output=True,
@@ -59,14 +68,14 @@ class Cli:
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
-    def ok(self, *args: str) -> str:
-        result = self(*args)
+    def ok(self, *args: str, stdin: str = "") -> str:
+        result = self(*args, stdin=stdin)
         assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
         assert ESCAPE not in result.stdout
         return result.stdout
 
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
+    def json(self, *args: str, stdin: str = "") -> Any:
+        return json.loads(self.ok(*args, stdin=stdin))
 
     def login(self, role: str = "developer") -> subprocess.CompletedProcess[str]:
         account = self.tenant.accounts[role]
@@ -174,6 +183,38 @@ class TestLogin:
         assert "stageline login --profile ci" in result.stderr
         assert stat.S_IMODE(fresh_cli.config.stat().st_mode) == 0o600
 
+    def test_the_project_is_found_by_name_or_as_the_only_one(self, fresh_cli: Cli) -> None:
+        server = fresh_cli.tenant.server
+        name, password = f"cli-projects-{secrets.token_hex(4)}", secrets.token_urlsafe(12)
+        server.cli_json("create-user", name, "--password", password)
+        login = ("login", "--server", fresh_cli.tenant.base_url, "--user", name)
+
+        result = fresh_cli(*login, stdin=password + "\n")
+        assert result.returncode == 0, result.stderr
+        assert "note: no project chosen" in result.stderr  # a member of none yet
+        assert "project" not in tomllib.loads(fresh_cli.config.read_text())["profiles"]["default"]
+
+        server.cli_json("add-member", fresh_cli.tenant.project_id, name, "--role", "viewer")
+        chosen = fresh_cli.json(*login, "--json", stdin=password + "\n")
+        assert chosen["project"] == fresh_cli.tenant.project_id  # the only one
+        stored = tomllib.loads(fresh_cli.config.read_text())["profiles"]["default"]
+        assert stored["project"] == fresh_cli.tenant.project_id
+
+        other_name = f"cli-other-{secrets.token_hex(4)}"
+        other = server.cli_json("create-project", other_name)["project_id"]
+        server.cli_json("add-member", other, name, "--role", "viewer")
+        by_name = fresh_cli.json(*login, "--project", other_name, "--json", stdin=password + "\n")
+        assert (by_name["project"], by_name["project_name"]) == (other, other_name)
+        assert fresh_cli.json("pipelines", "--json") == []  # the other project has none
+
+        result = fresh_cli(*login, "--project", "no-such-project", stdin=password + "\n")
+        assert result.returncode == outcomes.ERROR
+        assert f"{name} may act in no project 'no-such-project' (projects: " in result.stderr
+
+        # logged in again with no --project: the profile's (the other one) is kept
+        again = fresh_cli.json(*login, "--json", stdin=password + "\n")
+        assert again["project"] == other
+
     def test_login_help_states_the_password_rule(self, fresh_cli: Cli) -> None:
         wide = {"COLUMNS": "400"}  # one line per paragraph: no rule cut by a line break
         for command in (["login"], ["admin", "create-user"]):
@@ -204,6 +245,37 @@ class TestFailures:
         assert result.returncode == outcomes.NOT_LOGGED_IN
         assert "expired" in result.stderr
         assert "stageline login" in result.stderr
+
+    def test_a_token_the_server_finds_expired_says_to_log_in_again(self, fresh_cli: Cli) -> None:
+        """The config file thinks the token still good (a clock off, a shorter TTL on the
+        server): the server's refusal is the message."""
+        tenant = fresh_cli.tenant
+        token = mint_token()
+        db = Database(tenant.server.database_url)
+        try:
+            with db.writer() as session:
+                identity.insert_token(
+                    session,
+                    digest=token_digest(token),
+                    user_id=tenant.accounts["developer"].user_id,
+                    project_id=None,
+                    issued_at=1,
+                    expires_at=system_clock() - 1000,
+                )
+        finally:
+            db.dispose()
+        fresh_cli.config.parent.mkdir(parents=True)
+        fresh_cli.config.write_text(
+            f'[profiles.default]\nserver = "{tenant.base_url}"\nproject = "{tenant.project_id}"\n'
+            f'token = "{token}"\ntoken_expires_at = "2999-01-01T00:00:00Z"\n'
+        )
+        result = fresh_cli("status")
+        assert result.returncode == outcomes.NOT_LOGGED_IN
+        assert result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert line.startswith("error: the server refused your token (APIGW.0301: ")
+        assert "token expires, expires_at: " in line
+        assert line.endswith("run `stageline login` again")
 
     def test_a_server_that_does_not_answer_is_one_line(self, fresh_cli: Cli) -> None:
         nowhere = f"http://127.0.0.1:{free_port()}"
@@ -251,8 +323,9 @@ class TestRunFollow:
         assert "[COMPILE] hello-from-step" in lines
         assert "[COMPILE] second-line" in lines
         assert lines.index("[COMPILE] hello-from-step") < lines.index("[COMPILE] second-line")
-        assert "== BUILD/COMPILE COMPLETED" in lines
-        assert lines[-1] == f"{name}#1 COMPLETED"
+        # a job's lines, then its end, then its stage's, then the run's
+        endings = ["== BUILD/COMPILE COMPLETED", "== BUILD COMPLETED", f"== {name}#1 COMPLETED"]
+        assert lines[-4:] == [*endings, f"{name}#1 COMPLETED"]
 
     def test_a_failed_run_exits_with_the_failed_code(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo about-to-fail; exit 3"))
@@ -316,7 +389,7 @@ class TestInterrupt:
 
     def test_without_a_terminal_the_run_goes_on(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo sleeping; sleep 60"))
-        command = [sys.executable, "-m", "stageline", "run", name, "-f"]
+        command = [STAGELINE, "run", name, "-f"]
         follow = subprocess.Popen(
             command, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -334,7 +407,7 @@ class TestInterrupt:
     def test_on_a_terminal_it_asks_and_stops_the_run(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo sleeping; sleep 60"))
         primary, secondary = pty.openpty()
-        command = [sys.executable, "-m", "stageline", "run", name, "-f"]
+        command = [STAGELINE, "run", name, "-f"]
         follow = subprocess.Popen(
             command, env=cli.env, stdin=secondary, stdout=secondary, stderr=secondary
         )
@@ -365,6 +438,31 @@ class TestInterrupt:
                 follow.kill()
 
 
+def on_a_terminal(cli: Cli, *args: str) -> str:
+    """What `stageline ARGS` writes to a terminal (a pseudo-terminal of 160 columns)."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    env = {**cli.env, "TERM": "xterm-256color", "COLUMNS": "160"}
+    env.pop("NO_COLOR", None)
+    command = [STAGELINE, *args]
+    done = subprocess.Popen(command, env=env, stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert done.wait(timeout=CLI_TIMEOUT) == 0, seen.decode(errors="replace")
+    finally:
+        os.close(primary)
+    return seen.decode(errors="replace")
+
+
 class TestStatus:
     def test_a_plain_table_and_json_with_filters(self, cli: Cli) -> None:
         tenant = cli.tenant
@@ -379,6 +477,7 @@ class TestStatus:
         rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
         assert table.splitlines()[0].split()[:4] == ["PIPELINE", "RUN", "STATUS", "STAGES"]
         assert rows[passing][1:5] == ["#1", "COMPLETED", "✓✓", "Manual"]
+        assert rows[passing][6] == "ago"  # no branch; AGE is "12s ago", then the DURATION
         assert rows[failing][1:5] == ["#1", "FAILED", "✗", "Manual"]
         assert rows[never][1:3] == ["never", "run"]
 
@@ -396,10 +495,22 @@ class TestStatus:
         everything = cli.json("status", "--json")  # no names: every pipeline of the project
         assert {passing, failing, never} <= {item["name"] for item in everything}
 
+    def test_on_a_terminal_statuses_are_coloured(self, cli: Cli) -> None:
+        passing = pipeline(cli.tenant, one_step("echo ok"))
+        failing = pipeline(cli.tenant, one_step("exit 1"))
+        assert cli("run", passing, "-f").returncode == 0
+        assert cli("run", failing, "-f").returncode == outcomes.RUN_FAILED
+        screen = on_a_terminal(cli, "status", passing, failing)
+        assert "\x1b[32mCOMPLETED" in screen  # green
+        assert "\x1b[1;31mFAILED" in screen  # bold red
+        assert "\x1b[32m✓" in screen  # the stage dots too
+        assert "\x1b[1;31m✗" in screen
+        assert "Manual" in screen
+
     def test_watch_redraws_until_interrupted(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo watched"))
         assert cli("run", name, "-f").returncode == 0
-        command = [sys.executable, "-m", "stageline", "status", name, "--watch"]
+        command = [STAGELINE, "status", name, "--watch"]
         watch = subprocess.Popen(
             [*command, "--interval", "0.2"], env=cli.env, stdout=subprocess.PIPE, text=True
         )
@@ -443,6 +554,16 @@ class TestReviewsAndLogs:
         assert cli.ok("approve", f"{name}#1", "--comment", "looks good").strip() == (
             f"approved {name}#1"
         )
+        [shown] = cli.json("status", name, "--json")  # a pipeline by its ID, too
+        assert cli.json("status", shown["pipeline_id"], "--json") == [shown]
+        run = shown["latest_run"]
+        detail = cli.tenant.raw(
+            "GET",
+            f"/v5/{cli.tenant.project_id}/api/pipelines/{shown['pipeline_id']}"
+            f"/pipeline-runs/detail?pipeline_run_id={run['pipeline_run_id']}",
+        ).json()
+        [review] = detail["stages"][0]["jobs"][0]["steps"]
+        assert review["message"] == f"passed by {developer.name}: looks good"
         followed = cli("logs", name, "-f")  # a pipeline alone: its latest run
         assert followed.returncode == 0, (followed.stdout, followed.stderr)
         assert "[SHIP_IT] shipped-it" in followed.stdout.splitlines()
@@ -479,7 +600,7 @@ class TestReviewsAndLogs:
 
 def test_json_before_an_admin_command(tenant: Tenant) -> None:
     server = tenant.server
-    command = [sys.executable, "-m", "stageline", "--json", "admin", "create-project"]
+    command = [STAGELINE, "--json", "admin", "create-project"]
     command += [f"cli-json-{secrets.token_hex(4)}", "--database-url", server.database_url]
     result = subprocess.run(
         command, env=server.env, capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False

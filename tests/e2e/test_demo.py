@@ -150,7 +150,8 @@ def test_the_readme_five_commands_reach_a_green_run(
     demo_server: tuple[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     """The README's "from zero" block, against the demo server `make run` started (its first
-    command), with the password typed in as the README says the login asks for it."""
+    command): the other four pasted into one shell as they are (only the port is this
+    server's), with the password typed in when the login asks for it."""
     base_url, demo = demo_server
     readme = (REPOSITORY / "README.md").read_text()
     section = readme.split("## From zero to a green run in five commands", 1)[1]
@@ -158,24 +159,25 @@ def test_the_readme_five_commands_reach_a_green_run(
     commands = block.splitlines()
     assert commands[0].startswith("make run")
     assert len(commands) == 5
+    script = "\n".join(commands[1:]).replace("http://127.0.0.1:8080", base_url)
+    assert "<" not in script  # nothing to fill in
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAGELINE_")}
-    env["STAGELINE_CONFIG"] = str(tmp_path / "cli-config.toml")
-    outputs = []
-    for command in commands[1:]:
-        command = command.replace("http://127.0.0.1:8080", base_url)
-        command = command.replace("<project_id>", demo["project_id"])
-        result = subprocess.run(
-            ["bash", "-e", "-c", command],
-            input=demo["password"] + "\n",
-            cwd=REPOSITORY,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=POLL_TIMEOUT,
-            check=False,
-        )
-        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
-        outputs.append(result.stdout)
-    assert outputs[1].startswith("created pipeline hello-yaml")
-    assert outputs[2].rstrip().endswith("hello-yaml#1 COMPLETED")
-    assert "hello-yaml" in outputs[3]
+    env["HOME"] = str(tmp_path / "home")  # a new user's: no config file yet
+    result = subprocess.run(
+        ["bash", "-e", "-c", script],
+        input=demo["password"] + "\n",
+        cwd=REPOSITORY,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=POLL_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, f"{script}\n{result.stdout}\n{result.stderr}"
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"logged in to {base_url} as admin (profile default, project demo")
+    assert lines[1].startswith("created pipeline hello-yaml")
+    assert "hello-yaml#1 COMPLETED" in lines
+    [row] = [line.split() for line in lines if line.startswith("hello-yaml ")]
+    assert row[1:4] == ["#1", "COMPLETED", "✓✓"]
+    assert (tmp_path / "home" / ".config" / "stageline" / "config.toml").exists()

@@ -94,6 +94,8 @@ class TestApplyAndExport:
         assert "/schemas/pipeline.json\n" in text.splitlines(keepends=True)[0]
         assert "API_TOKEN:\n    secret: true\n" in text
         assert admin_cli.ok("pipeline", "export", name) == text
+        as_json = admin_cli.json("--json", "pipeline", "export", name)
+        assert (as_json["name"], as_json["file"], as_json["yaml_content"]) == (name, None, text)
         applied = admin_cli.json("pipeline", "apply", "-f", str(exported), "--json")
         assert applied["action"] == "unchanged"
 
@@ -200,7 +202,74 @@ class TestPipelineFileInTheRepository:
         commit = repo.commit("ci: broken", {path: broken})
         third = admin_cli("run", name, "--follow")
         assert third.returncode == outcomes.RUN_FAILED
-        assert (
+        problem = (
             f"{path} at {commit[:12]}: line 6, column 13: stages[0].jobs.build.steps[0].rum:"
             " unknown key 'rum'"
-        ) in third.stdout
+        )
+        assert problem in third.stdout
+        # the run's log says so too, afterwards
+        [line] = admin_cli.ok("logs", f"{name}#3").splitlines()
+        assert line.startswith(problem)
+        assert admin_cli.json("logs", f"{name}#3", "--json")["message"].startswith(problem)
+
+
+AT_A_REF = """\
+name: {name}
+env:
+  TARGET:
+    value: staging
+    runtime: true
+sources:
+  - git_url: {url}
+    default_branch: main
+    alias: app
+  - git_url: {lib_url}
+    default_branch: main
+    alias: lib
+stages:
+  - name: Build
+    jobs:
+      build:
+        steps:
+          - run: echo "built branch=$BRANCH tag=$TAG commit=$COMMIT_ID for $TARGET"
+          - run: echo "with lib $LIB_REPO_COMMIT_ID"
+"""
+
+
+class TestRunAtARef:
+    def test_run_builds_the_branch_tag_or_commit_asked_for_with_its_variables(
+        self, admin_cli: Cli, tmp_path: Path
+    ) -> None:
+        repo = GitRepo(tmp_path / "repo")
+        first = repo.commit("one", {"a.txt": "1"})
+        second = repo.commit("two", {"a.txt": "2"})
+        feature = repo.commit("feature", {"b.txt": "3"}, branch="feature")
+        repo.tag("v1", first)
+        lib = GitRepo(tmp_path / "lib")
+        lib_head = lib.commit("lib", {"lib.txt": "1"})
+        name = f"ref-{secrets.token_hex(4)}"
+        text = AT_A_REF.format(name=name, url=repo.file_url, lib_url=lib.file_url)
+        admin_cli.ok("pipeline", "apply", "-f", _write(tmp_path, text))
+
+        def built(*args: str) -> str:
+            result = admin_cli("run", name, *args, "--follow")
+            assert result.returncode == outcomes.OK, result.stdout + result.stderr
+            lines = result.stdout.splitlines()
+            assert f"[build] with lib {lib_head}" in lines  # the other source is there too
+            [line] = [x for x in lines if x.startswith("[build] built")]
+            return line
+
+        assert built() == f"[build] built branch=main tag= commit={second} for staging"
+        assert built("--branch", "feature", "--var", "TARGET=prod") == (
+            f"[build] built branch=feature tag= commit={feature} for prod"
+        )
+        assert f"tag=v1 commit={first} " in built("--tag", "v1")
+        assert (
+            built("--commit", first) == f"[build] built branch=main tag= commit={first} for staging"
+        )
+
+        # the latest run was of main; --branch filters the status table by it
+        [row] = admin_cli.ok("status", name, "--branch", "main").splitlines()[1:]
+        assert row.split()[:5] == [name, "#4", "COMPLETED", "✓", "Manual"]
+        assert row.split()[5] == "main"
+        assert admin_cli.json("status", name, "--branch", "feature", "--json") == []

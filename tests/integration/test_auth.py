@@ -115,6 +115,54 @@ class TestKeystoneTokens:
         assert (ok.status_code, elsewhere.status_code, unscoped.status_code) == (200, 403, 200)
 
 
+class TestAuthProjects:
+    """GET /v3/auth/projects: where a login that names no project (or names it) finds it."""
+
+    def test_a_user_lists_the_projects_it_is_a_member_of_by_name(
+        self, world: World, client: httpx.Client, db: Database, settings: Settings
+    ) -> None:
+        from stageline.auth.roles import Role
+
+        other = World.create(client, db, settings)
+        accounts.add_member(
+            db, project_id=other.project_id, user_name=world.viewer.name, role=Role.VIEWER
+        )
+        response = world.client.get("/v3/auth/projects", headers=world.viewer.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        projects = {p["id"]: p["name"] for p in body["projects"]}
+        assert set(projects) == {world.project_id, other.project_id}
+        assert projects[world.project_id].startswith("project-")
+        assert [p["name"] for p in body["projects"]] == sorted(projects.values())
+        assert all(p["enabled"] and not p["is_domain"] for p in body["projects"])
+        assert body["links"]["self"].endswith("/v3/auth/projects")
+
+        scoped = login(
+            world.client, world.viewer.name, world.viewer.password, project={"id": other.project_id}
+        )
+        only = world.client.get("/v3/auth/projects", headers={"X-Auth-Token": scoped})
+        assert [p["id"] for p in only.json()["projects"]] == [other.project_id]
+
+    def test_a_non_member_lists_none_and_no_credentials_are_a_401(self, world: World) -> None:
+        listed = world.client.get("/v3/auth/projects", headers=world.outsider.headers)
+        assert (listed.status_code, listed.json()["projects"]) == (200, [])
+        assert world.client.get("/v3/auth/projects").status_code == 401
+
+    def test_an_access_key_lists_its_users_projects_and_an_agent_is_refused(
+        self, world: World, db: Database, settings: Settings
+    ) -> None:
+        pair = accounts.create_access_key(
+            db, settings, user_name=world.developer.name, now=system_clock()
+        )
+        response = signed(world.client, "GET", "/v3/auth/projects", pair.ak, pair.sk)
+        assert [p["id"] for p in response.json()["projects"]] == [world.project_id]
+        agent = accounts.create_agent(
+            db, settings, name=f"agent-{secrets.token_hex(4)}", now=system_clock()
+        )
+        refused = signed(world.client, "GET", "/v3/auth/projects", agent.ak, agent.sk)
+        assert refused.status_code == 403
+
+
 def login_from(client: httpx.Client, source: str, name: str, password: str) -> httpx.Response:
     """A password login as sent from client address `source` (see `signed`)."""
     return client.post(

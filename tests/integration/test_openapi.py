@@ -53,6 +53,7 @@ SDK_OPERATIONS = {
     "download_pipeline_artifact",
     "show_pipeline_run_history",
     "keystone_create_token",
+    "keystone_list_auth_projects",  # Huawei IAM's method name (its SDK, not the pipeline one)
     "health",
     "claim_job",
     "report_events",
@@ -320,6 +321,9 @@ def test_token_and_health_answers_are_documented(api: DocumentedClient, quiet_wo
     api.call("POST", "/v3/auth/tokens", 400, {}, json={"auth": {}})
     text = {"Content-Type": "text/plain"}
     api.call("POST", "/v3/auth/tokens", 415, {}, content=json.dumps(scoped), headers=text)
+    token = {"X-Auth-Token": issued.headers["X-Subject-Token"]}
+    api.call("GET", "/v3/auth/projects", 200, {}, headers=token)
+    api.call("GET", "/v3/auth/projects", 401, {})
     api.call("GET", "/health", 200, {})
 
 

@@ -1,4 +1,4 @@
-"""Keystone/IAM-style password tokens: POST /v3/auth/tokens.
+"""Keystone/IAM-style password tokens: POST /v3/auth/tokens, and GET /v3/auth/projects.
 
 An installation is one IAM account (domain). Wrong password and unknown user get the same answer
 after the same amount of work. A login is three steps — read the account, check the password,
@@ -12,14 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from stageline.auth.principals import iso_utc
+from stageline.auth.principals import Principal, iso_utc
 from stageline.auth.secrets import (
     DUMMY_PASSWORD_HASH,
     check_password,
     mint_token,
     token_digest,
 )
-from stageline.domain.errors import InvalidInput, Unauthenticated
+from stageline.domain.errors import Forbidden, InvalidInput, Unauthenticated
 from stageline.schemas.common import refuse_nul
 from stageline.settings import Settings
 from stageline.store.database import Database
@@ -189,3 +189,18 @@ def issue_token(
         }
     }
     return token, body_out
+
+
+def auth_projects(db: Database, principal: Principal) -> list[tuple[str, str]]:
+    """(project_id, name) of each project `principal` may act in, by name: those its user is a
+    member of, and of a project-scoped token only its project. A build agent or a feed token
+    acts in none of them as a user: refused."""
+    if principal.is_agent or principal.is_feed:
+        raise Forbidden(f"{principal.name} is not a user: it has no projects to list")
+    with db.reader() as session:
+        memberships = identity.list_memberships(session, user_id=principal.user_id)
+    return [
+        (project_id, name)
+        for project_id, name, _ in memberships
+        if principal.token_project_id in (None, project_id)
+    ]

@@ -39,7 +39,9 @@ class RunBuildParams(WireInput):
 
 
 class RunSourceParams(WireInput):
-    git_type: GitType
+    git_type: GitType | None = None
+    """Required by the reference; optional here, as it is in a pipeline's own code sources
+    (the YAML form leaves it out), so that a run may name any source its pipeline may."""
     git_url: str
     alias: str | None = None
     codehub_id: str | None = None

@@ -48,7 +48,8 @@ def _variables(pairs: list[str]) -> list[dict[str, str]]:
 def _sources(
     client: "ApiClient", pipeline_id: str, branch: str | None, tag: str | None, commit: str | None
 ) -> list[dict[str, Any]] | None:
-    """The run's `sources`: the pipeline's first code source, built from the ref asked for."""
+    """The run's `sources`: the pipeline's code sources, the first built from the ref asked
+    for (the others from their default branches, as in any run)."""
     if not (branch or tag or commit):
         return None
     detail = client.pipeline(pipeline_id)
@@ -57,19 +58,17 @@ def _sources(
         raise ClientError(
             f"pipeline {detail['name']} has no code source for --branch/--tag/--commit"
         )
-    params: dict[str, Any] = {k: v for k, v in code[0]["params"].items() if v}
     build: dict[str, Any] = {"build_type": "tag", "tag": tag} if tag else {"build_type": "branch"}
     if not tag:
-        build["target_branch"] = branch or params.get("default_branch")
+        build["target_branch"] = branch or code[0]["params"].get("default_branch")
     if commit:
         build["commit_id"] = commit  # an extension of RunPipeline's build_params
     keep = ("git_type", "git_url", "alias", "codehub_id", "default_branch", "endpoint_id")
-    return [
-        {
-            "type": "code",
-            "params": {**{k: params[k] for k in keep if k in params}, "build_params": build},
-        }
+    params: list[dict[str, Any]] = [
+        {k: v for k, v in dict(s["params"]).items() if k in keep and v} for s in code
     ]
+    params[0]["build_params"] = build
+    return [{"type": "code", "params": p} for p in params]
 
 
 def _stage_identifiers(client: "ApiClient", pipeline_id: str, chosen: list[str]) -> list[str]:
@@ -227,7 +226,8 @@ def logs(
     profile: ProfileOption = DEFAULT_PROFILE,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the log lines of a run's steps, each as `[JOB] line`.
+    """Print the log lines of a run's steps, each as `[JOB] line`, then why the run itself
+    failed or stopped if it says (a broken pipeline file, for one).
 
     With -f, go on until the run ends and exit with the code of how it ended."""
     from stageline.cli.client.follow import Follower
@@ -243,10 +243,14 @@ def logs(
             raise ClientError(f"{found.label} has no job {job!r} (jobs: {names})")
         if follow:
             _follow(client, found, as_json=as_json, announce=False, job=job, through_reviews=True)
+        message = found.detail["message"]
         if not as_json:
+            console = make_console()
             Follower(
-                client, make_console(), found.pipeline.id, found.run_id, found.label, job_filter=job
+                client, console, found.pipeline.id, found.run_id, found.label, job_filter=job
             ).stream(found.detail)
+            if message and job is None:
+                console.print(message, markup=False, highlight=False)
             return
         steps = []
         for j in jobs:
@@ -262,7 +266,9 @@ def logs(
                 steps.append(
                     {"job": j["name"], "step": step["name"], "step_run_id": step["id"], "log": text}
                 )
-    print_json({"run": found.label, "pipeline_run_id": found.run_id, "steps": steps})
+    print_json(
+        {"run": found.label, "pipeline_run_id": found.run_id, "message": message, "steps": steps}
+    )
 
 
 # -- acting on a run ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from stageline.cli.client.errors import ApiError, ClientError, NotLoggedIn, Unre
 from stageline.schemas.responses.latest_run import PipelineLatestRun
 from stageline.schemas.responses.pipelines import PipelineDetail, PipelineItem, PipelineList
 from stageline.schemas.responses.runs import LogWindow, RunDetail, RunList
+from stageline.schemas.responses.service import AuthProject, AuthProjects
 
 LOGIN_AGAIN = "run `stageline login` again"
 NONCE_HEADER = "X-Stageline-Nonce"
@@ -156,6 +157,10 @@ class ApiClient:
             raise ApiError(response.status_code, "", "the answer carries no X-Subject-Token")
         expires_at = str(response.json().get("token", {}).get("expires_at", ""))
         return token, expires_at
+
+    def auth_projects(self) -> list[AuthProject]:
+        """The projects the credentials may act in, by name (GET /v3/auth/projects)."""
+        return cast(AuthProjects, self._json("GET", "/v3/auth/projects"))["projects"]
 
     # -- pipelines ------------------------------------------------------------------------------
 

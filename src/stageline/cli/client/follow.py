@@ -17,7 +17,13 @@ from rich.text import Text
 
 from stageline.cli.client.api_client import ApiClient
 from stageline.cli.client.render import STYLES, SYMBOLS, duration, status_text
-from stageline.domain.statuses import RUN_TERMINAL, STAGE_PLANNED, STAGE_TERMINAL, RunStatus
+from stageline.domain.statuses import (
+    RUN_TERMINAL,
+    STAGE_MOVING,
+    STAGE_PLANNED,
+    STAGE_TERMINAL,
+    RunStatus,
+)
 from stageline.schemas.responses.runs import RunDetail
 
 POLL_SECONDS = 1.0
@@ -48,26 +54,41 @@ class Follower:
     # -- one poll -------------------------------------------------------------------------------
 
     def poll(self) -> RunDetail:
+        """One look at the run: what started, the log lines written since the last look, then
+        what ended (or paused), so that a job's lines stand between its start and its end."""
         detail = self.client.run_detail(self.pipeline_id, run_id=self.run_id)
-        if self.announce:
-            self._announce(detail)
+        started, ended = self._changes(detail) if self.announce else ([], [])
+        self._say(started)
         if self.logs:
             self.stream(detail)
+        self._say(ended)
         return detail
 
-    def _announce(self, detail: RunDetail) -> None:
-        changes: list[tuple[str, str]] = [(self.label, detail["status"])]
+    def _changes(self, detail: RunDetail) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(key, status) of what started since the last look (the run, then each stage and its
+        jobs) and of what ended or paused (each stage's jobs, then the stage, then the run)."""
+        run = (self.label, detail["status"])
+        in_start_order, in_end_order = [run], []
         for stage in detail["stages"]:
-            changes.append((stage["name"], stage["status"]))
-            changes.extend(
-                (f"{stage['name']}/{job['name']}", job["status"]) for job in stage["jobs"]
-            )
+            jobs = [(f"{stage['name']}/{job['name']}", job["status"]) for job in stage["jobs"]]
+            in_start_order += [(stage["name"], stage["status"]), *jobs]
+            in_end_order += [*jobs, (stage["name"], stage["status"])]
+        in_end_order.append(run)
+        changed = {
+            key
+            for key, status in in_start_order
+            if self._statuses.get(key) != status and status not in STAGE_PLANNED
+        }
+        self._statuses.update(in_start_order)
+        return (
+            [c for c in in_start_order if c[0] in changed and c[1] in STAGE_MOVING],
+            [c for c in in_end_order if c[0] in changed and c[1] not in STAGE_MOVING],
+        )
+
+    def _say(self, changes: list[tuple[str, str]]) -> None:
         for key, status in changes:
-            if self._statuses.get(key) != status:
-                self._statuses[key] = status
-                if status not in STAGE_PLANNED:
-                    line = Text("== ", style="dim").append(f"{key} ").append(status_text(status))
-                    self.console.print(line)
+            line = Text("== ", style="dim").append(f"{key} ").append(status_text(status))
+            self.console.print(line)
 
     def _wanted(self, job: dict[str, Any]) -> bool:
         return self.job_filter is None or self.job_filter in {job["name"], job["identifier"]}

@@ -105,9 +105,10 @@ def export(
     server: ServerOption = None,
     project: ProjectOption = None,
     profile: ProfileOption = DEFAULT_PROFILE,
+    as_json: JsonOption = False,
 ) -> None:
     """Write PIPELINE as YAML (secret values are never written); `apply -f` of the result
-    changes nothing."""
+    changes nothing. With --json: {pipeline_id, name, file, yaml_content} on stdout."""
     from stageline.cli.client.references import resolve_pipeline
     from stageline.schemas.pipeline_document import pipeline_to_yaml
 
@@ -115,11 +116,15 @@ def export(
         detail = client.pipeline(resolve_pipeline(client, pipeline).id)
         schema_url = f"{client.server}/schemas/pipeline.json"
     text = pipeline_to_yaml(detail, schema_url=schema_url)
-    if output is None:
+    if output is not None:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            die(f"cannot write {output}: {error}", outcomes.ERROR)
+    if wants_json(as_json):
+        written = {"pipeline_id": detail["id"], "name": detail["name"], "file": output}
+        print_json({**written, "yaml_content": text})
+    elif output is None:
         typer.echo(text, nl=False)
-        return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as error:
-        die(f"cannot write {output}: {error}", outcomes.ERROR)
-    typer.echo(f"wrote {output}", err=True)
+    else:
+        typer.echo(f"wrote {output}", err=True)

@@ -59,3 +59,27 @@ class TokenBody(TypedDict):
     """POST /v3/auth/tokens; the token itself is the `X-Subject-Token` header."""
 
     token: Token
+
+
+class AuthProject(TypedDict):
+    id: str
+    name: str
+    domain_id: str
+    parent_id: str
+    """The domain, as Huawei IAM answers for a project."""
+    description: str
+    enabled: bool
+    is_domain: bool
+
+
+class AuthProjectLinks(TypedDict):
+    self: str
+    previous: None
+    next: None
+
+
+class AuthProjects(TypedDict):
+    """GET /v3/auth/projects: the projects the caller may act in, by name."""
+
+    projects: list[AuthProject]
+    links: AuthProjectLinks
