@@ -85,6 +85,58 @@ class TestDefinitions:
     def test_an_empty_definition_is_refused_by_the_schema(self, quiet_world: World) -> None:
         refused(create(quiet_world, definition=""), "definition")
 
+    def test_a_hundred_stages_of_a_hundred_jobs_are_refused_past_a_thousand_jobs(
+        self, quiet_world: World
+    ) -> None:
+        def jobs(s: int) -> list[dict[str, Any]]:
+            return [shell_job(f"J{s}_{j}", "true") for j in range(100)]
+
+        hundred = [stage(f"S{s}", *jobs(s)) for s in range(100)]
+        refused(
+            create(quiet_world, definition=definition(*hundred)),
+            "definition.stages[10].jobs[0]",
+            "at most 1000 jobs",
+        )
+        assert create(quiet_world, definition=definition(*hundred[:10])).status_code == 200
+
+    def test_more_than_a_hundred_stages_jobs_or_steps_are_refused(self, quiet_world: World) -> None:
+        many_stages = [stage(f"S{s}", shell_job(f"J{s}", "true")) for s in range(101)]
+        refused(
+            create(quiet_world, definition=definition(*many_stages)),
+            "definition.stages",
+            "at most 100 stages, not 101",
+        )
+        many_jobs = [shell_job(f"J{j}", "true") for j in range(101)]
+        refused(
+            create(quiet_world, definition=definition(stage("S", *many_jobs))),
+            "definition.stages[0].jobs",
+            "at most 100 jobs",
+        )
+        job = shell_job("J", "true")
+        job["steps"] = [dict(job["steps"][0], identifier=f"STEP_{n}") for n in range(101)]
+        refused(
+            create(quiet_world, definition=definition(stage("S", job))),
+            "definition.stages[0].jobs[0].steps",
+            "at most 100 steps",
+        )
+        assert create(quiet_world, definition=definition(*many_stages[:100])).status_code == 200
+
+    def test_more_than_ten_thousand_steps_in_all_are_refused(self, quiet_world: World) -> None:
+        def job(identifier: str, steps: int) -> dict[str, Any]:
+            one = shell_job(identifier, "true")
+            one["steps"] = [
+                dict(one["steps"][0], identifier=f"STEP_{identifier}_{n}") for n in range(steps)
+            ]
+            return one
+
+        full = stage("FULL", *(job(f"J{j}", 100) for j in range(100)))
+        refused(
+            create(quiet_world, definition=definition(full, stage("MORE", job("LAST", 1)))),
+            "definition.stages[1].jobs[0].steps",
+            "at most 10000 steps",
+        )
+        assert create(quiet_world, definition=definition(full)).status_code == 200
+
 
 @pytest.fixture
 def run_ids(quiet_world: World) -> dict[str, str]:

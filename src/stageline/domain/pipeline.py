@@ -48,6 +48,12 @@ MAX_DEPTH = 32
 """How deeply arrays and objects may nest in a definition (stages -> jobs -> steps -> inputs
 is 6 levels; the rest is room for input values)."""
 RESOURCE_MAX_LENGTH = 4096
+MAX_LIST_PARTS = 100
+"""Stages of a definition, jobs of a stage, steps of a job (and of a stage's pre or post)."""
+MAX_JOBS = 1000
+MAX_STEPS = 10_000
+"""Jobs and steps of a whole definition: each is a row of every run, so a definition that fits
+in a request's 12 MB cannot make a run of hundreds of thousands of rows."""
 MAX_LABELS = 32
 LABEL_MAX_LENGTH = 64
 _ROOT = "definition"
@@ -318,6 +324,14 @@ def _array(value: object, path: str) -> list[Any]:
     return value
 
 
+def _parts(value: object, path: str, what: str) -> list[Any]:
+    """An array of a definition's stages, jobs or steps: at most MAX_LIST_PARTS of them."""
+    parts = _array(value, path)
+    if len(parts) > MAX_LIST_PARTS:
+        raise InvalidPipeline(path, f"at most {MAX_LIST_PARTS} {what}, not {len(parts)}")
+    return parts
+
+
 def _optional_array(obj: Mapping[str, Any], key: str, path: str) -> list[Any]:
     value = obj.get(key)
     return [] if value is None else _array(value, f"{path}.{key}")
@@ -411,13 +425,15 @@ class _Parser:
 
     def __init__(self) -> None:
         self._identifiers: dict[str, str] = {}
+        self._jobs = 0
+        self._steps_seen = 0
 
     def parse(self, document: object) -> PipelineSpec:
         root = _object(document, _ROOT)
         path = f"{_ROOT}.stages"
         if "stages" not in root:
             raise InvalidPipeline(path, "is required")
-        raw_stages = _array(root["stages"], path)
+        raw_stages = _parts(root["stages"], path, "stages")
 
         stages: list[tuple[int, StageSpec]] = []
         stage_nodes: list[_Node] = []
@@ -485,8 +501,11 @@ class _Parser:
             raise InvalidPipeline(jobs_path, "is required")
         jobs: list[tuple[int, JobSpec]] = []
         job_nodes: list[_Node] = []
-        for job_index, raw_job in enumerate(_array(obj["jobs"], jobs_path)):
+        for job_index, raw_job in enumerate(_parts(obj["jobs"], jobs_path, "jobs")):
             job_path = f"{jobs_path}[{job_index}]"
+            self._jobs += 1
+            if self._jobs > MAX_JOBS:
+                raise InvalidPipeline(job_path, f"a pipeline has at most {MAX_JOBS} jobs")
             job = self._job(raw_job, job_path, index, job_index)
             jobs.append((job.sequence, job))
             job_nodes.append(_Node(job.identifier, job_path, job.depends_on))
@@ -551,11 +570,14 @@ class _Parser:
         if required:
             if obj.get(key) is None:
                 raise InvalidPipeline(list_path, "is required")
-            raw_steps = _array(obj[key], list_path)
+            raw_steps = _parts(obj[key], list_path, "steps")
             if not raw_steps:
                 raise InvalidPipeline(list_path, "must contain at least one step")
         else:
-            raw_steps = _optional_array(obj, key, path)
+            raw_steps = [] if obj.get(key) is None else _parts(obj[key], list_path, "steps")
+        self._steps_seen += len(raw_steps)
+        if self._steps_seen > MAX_STEPS:
+            raise InvalidPipeline(list_path, f"a pipeline has at most {MAX_STEPS} steps")
         steps = [
             self._step(raw, f"{list_path}[{index}]", f"{id_prefix}_{index}", index)
             for index, raw in enumerate(raw_steps)
