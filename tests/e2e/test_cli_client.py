@@ -222,13 +222,20 @@ class TestLogin:
             assert "at least 8 characters" in result.stdout.lower(), result.stdout
 
 
+def _write_token_profile(cli: Cli, token: str, *, expires_at: str | None = None) -> None:
+    """A config file whose default profile holds `token` for the CLI's tenant, as login would
+    have written it."""
+    expiry = f'token_expires_at = "{expires_at}"\n' if expires_at else ""
+    cli.config.parent.mkdir(parents=True)
+    cli.config.write_text(
+        f'[profiles.default]\nserver = "{cli.tenant.base_url}"\n'
+        f'project = "{cli.tenant.project_id}"\ntoken = "{token}"\n{expiry}'
+    )
+
+
 class TestFailures:
     def test_an_invalid_token_says_to_log_in_again(self, fresh_cli: Cli) -> None:
-        fresh_cli.config.parent.mkdir(parents=True)
-        fresh_cli.config.write_text(
-            f'[profiles.default]\nserver = "{fresh_cli.tenant.base_url}"\n'
-            f'project = "{fresh_cli.tenant.project_id}"\ntoken = "not-a-token"\n'
-        )
+        _write_token_profile(fresh_cli, "not-a-token")
         result = fresh_cli("status")
         assert result.returncode == outcomes.NOT_LOGGED_IN
         assert result.stdout == ""
@@ -264,11 +271,7 @@ class TestFailures:
                 )
         finally:
             db.dispose()
-        fresh_cli.config.parent.mkdir(parents=True)
-        fresh_cli.config.write_text(
-            f'[profiles.default]\nserver = "{tenant.base_url}"\nproject = "{tenant.project_id}"\n'
-            f'token = "{token}"\ntoken_expires_at = "2999-01-01T00:00:00Z"\n'
-        )
+        _write_token_profile(fresh_cli, token, expires_at="2999-01-01T00:00:00Z")
         result = fresh_cli("status")
         assert result.returncode == outcomes.NOT_LOGGED_IN
         assert result.stdout == ""

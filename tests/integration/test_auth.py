@@ -9,11 +9,23 @@ import httpx
 import pytest
 
 from stageline.auth import accounts, signing
+from stageline.auth.roles import Role
 from stageline.engine.clock import system_clock
 from stageline.settings import Settings
 from stageline.store.database import Database
 from stageline.store.queries import identity
 from tests.factories import World, login
+
+
+def _viewer_elsewhere(
+    world: World, client: httpx.Client, db: Database, settings: Settings
+) -> World:
+    """Another project, in which `world`'s viewer is a viewer too."""
+    other = World.create(client, db, settings)
+    accounts.add_member(
+        db, project_id=other.project_id, user_name=world.viewer.name, role=Role.VIEWER
+    )
+    return other
 
 
 def token_body(name: str, password: str, **extra: Any) -> dict[str, Any]:
@@ -94,12 +106,7 @@ class TestKeystoneTokens:
     def test_a_token_scoped_to_one_project_does_not_open_another(
         self, world: World, client: httpx.Client, db: Database, settings: Settings
     ) -> None:
-        other = World.create(client, db, settings)
-        from stageline.auth.roles import Role
-
-        accounts.add_member(
-            db, project_id=other.project_id, user_name=world.viewer.name, role=Role.VIEWER
-        )
+        other = _viewer_elsewhere(world, client, db, settings)
         scoped = login(
             world.client, world.viewer.name, world.viewer.password, project={"id": world.project_id}
         )
@@ -121,12 +128,7 @@ class TestAuthProjects:
     def test_a_user_lists_the_projects_it_is_a_member_of_by_name(
         self, world: World, client: httpx.Client, db: Database, settings: Settings
     ) -> None:
-        from stageline.auth.roles import Role
-
-        other = World.create(client, db, settings)
-        accounts.add_member(
-            db, project_id=other.project_id, user_name=world.viewer.name, role=Role.VIEWER
-        )
+        other = _viewer_elsewhere(world, client, db, settings)
         response = world.client.get("/v3/auth/projects", headers=world.viewer.headers)
         assert response.status_code == 200, response.text
         body = response.json()
