@@ -20,6 +20,34 @@ pytestmark = pytest.mark.browser
 FORBIDDEN = "DEVCP.00014031"
 
 
+HOLD_THE_TILES_PAGE_AND_LISTEN = """(pipelineId) => {
+    // The wall's fetch of its own page is read at once but handed over only when released.
+    const realFetch = window.fetch;
+    let pageRead;
+    window.tilesPageRead = new Promise((resolve) => { pageRead = resolve; });
+    window.fetch = (url, options) => {
+        if (url !== location.pathname) return realFetch(url, options);
+        return realFetch(url, options).then((response) => response.text()).then((text) => {
+            pageRead(true);
+            return new Promise((resolve) => {
+                window.releaseTilesPage = () => resolve(new Response(text, {status: 200}));
+            });
+        });
+    };
+    // A second listener of the same stream tells when the run's end has been sent.
+    window.toldCompleted = new Promise((resolve) => {
+        const source = new EventSource(document.getElementById("wall").dataset.stream);
+        source.onmessage = (event) => {
+            const change = JSON.parse(event.data);
+            if (change.pipeline_id === pipelineId && change.element?.status === "COMPLETED") {
+                source.close();
+                resolve(true);
+            }
+        };
+    });
+}"""
+
+
 def run_path(world: World, pipeline_id: str) -> str:
     """The path of the batch-status element's `detail_url`: where the run page must be."""
     (element,) = world.status(pipeline_id)
@@ -133,6 +161,27 @@ class TestLive:
         assert deleted.status_code == 200
         expect(tile).to_have_count(0)
         assert page.evaluate("window.notReloaded") is True
+
+    def test_a_change_told_while_a_new_tiles_page_is_on_its_way_is_drawn_on_it(
+        self, page: Page, world: World, tmp_path: Path
+    ) -> None:
+        """The wall fetches a new pipeline's tile from its page: a change the stream tells
+        meanwhile must not be lost to a page rendered before it."""
+        gate = tmp_path / "gate"
+        script = f"until [ -e '{gate}' ]; do sleep 0.05; done"
+        log_in(page, world.viewer, f"/projects/{world.project_id}")
+        expect(page.locator("#live")).to_have_attribute("data-state", "open")
+        pipeline_id = world.create_pipeline(definition(stage("BUILD", shell_job("GATED", script))))
+        page.evaluate(HOLD_THE_TILES_PAGE_AND_LISTEN, pipeline_id)
+        run_id = world.run(pipeline_id)
+        page.evaluate("window.tilesPageRead")  # rendered while the run waits at the gate
+        gate.touch()
+        world.wait_for(pipeline_id, run_id)
+        assert page.evaluate("window.toldCompleted") is True
+        page.wait_for_timeout(300)  # the wall's own stream is told as well
+        page.evaluate("window.releaseTilesPage()")
+        tile = page.locator(f".tile[data-pipeline='{pipeline_id}']")
+        expect(tile.locator(".badge")).to_have_text("COMPLETED")
 
     def test_the_run_page_streams_a_running_steps_log(self, page: Page, world: World) -> None:
         secret = f"s3cret-{secrets.token_hex(4)}"

@@ -62,9 +62,12 @@
     tile.hidden = !matches(tile);
   }
 
-  // A pipeline made after the page loaded: its tile, as the server renders it now (after the
-  // change that told of it), is taken from the wall page once.
+  // A pipeline made after the page loaded: its tile is taken once from the wall page as the
+  // server renders it now. Changes the stream tells while that page is on its way are kept in
+  // `told`, and the newest is drawn on the tile once it is in: the page may have been rendered
+  // before them, and the stream will not tell them again.
   const adopting = new Set();
+  const told = new Map();
   async function adopt(pipelineId) {
     if (adopting.has(pipelineId)) return;
     adopting.add(pipelineId);
@@ -73,14 +76,16 @@
       if (!response.ok) return;
       const page = new DOMParser().parseFromString(await response.text(), "text/html");
       const found = page.querySelector(`.tile[data-pipeline="${pipelineId}"]`);
-      if (!found || tiles.has(pipelineId)) return;
+      const newest = told.get(pipelineId);
+      if (!found || tiles.has(pipelineId) || newest.deleted) return;
       const tile = document.adoptNode(found);
       document.getElementById("tiles").append(tile);
       tiles.set(pipelineId, tile);
+      draw(tile, newest.element);
       Stageline.showTimes(tile);
-      tile.hidden = !matches(tile);
     } finally {
       adopting.delete(pipelineId);
+      told.delete(pipelineId);
     }
   }
 
@@ -93,7 +98,8 @@
         tiles.delete(change.pipeline_id);
       } else if (tile) {
         draw(tile, change.element);
-      } else if (!change.deleted) {
+      } else if (!change.deleted || adopting.has(change.pipeline_id)) {
+        told.set(change.pipeline_id, change);
         adopt(change.pipeline_id);
       }
     },
