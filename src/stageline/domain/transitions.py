@@ -73,10 +73,11 @@ RUN_EDGES: dict[RunStatus | None, frozenset[RunStatus]] = {
     R.IGNORED: frozenset(),
 }
 RUN_RETRY_EDGES: dict[RunStatus | None, frozenset[RunStatus]] = {
-    R.FAILED: frozenset({R.RUNNING}),
-    R.CANCELED: frozenset({R.RUNNING}),
+    R.FAILED: frozenset({R.RUNNING, R.SUSPEND}),
+    R.CANCELED: frozenset({R.RUNNING, R.SUSPEND}),
 }
-"""A retried run runs again, under the same run number."""
+"""A retried run runs again, under the same run number, or first waits (SUSPEND) for a slot
+of its pipeline's concurrency limit."""
 
 _STAGE_TABLES = {
     Intent.PROGRESS: STAGE_EDGES,

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -60,7 +61,7 @@ from stageline.store.database import Database
 from stageline.store.queries import pipelines as pipeline_queries
 from stageline.store.queries import runs as run_queries
 from stageline.store.queries import schedules as schedule_queries
-from stageline.store.tables import JobRun, Pipeline, PipelineRun, StepRun
+from stageline.store.tables import JobRun, PipelineRun, StepRun
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,9 @@ class RunEngine:
             admitted = (  # a run that fails at once takes no slot of the concurrency limit
                 RunStatus.RUNNING
                 if tree.problem is not None
-                else self._admission(session, pipeline, exclude=tree.run.id)
+                else self._admission(
+                    session, pipeline.id, pipeline.concurrency_control, exclude=tree.run.id
+                )
             )
             tree.run.run_number = pipeline_queries.next_run_number(
                 session, pipeline_id=pipeline.id, run_id=tree.run.id
@@ -323,7 +326,11 @@ class RunEngine:
     def retry_run(self, scope: RunScope, *, job_run_ids: list[str] | None, actor: Actor) -> None:
         """Run the failed (or canceled) jobs again inside the same run and run number: those in
         `job_run_ids`, or all of them. Jobs skipped because of them and stages that never
-        started follow as usual."""
+        started follow as usual.
+
+        A retried run counts against the pipeline's concurrency limit like a new one: over it,
+        it waits as SUSPEND for a slot (`exceed_action` QUEUE), or the retry is refused and the
+        run left as it was (ABORT)."""
         with self.locked_run(scope, actor) as state:
             run = state.run
             if run.status not in RUN_RETRYABLE:
@@ -334,6 +341,7 @@ class RunEngine:
             chosen = _jobs_to_retry(state, job_run_ids)
             if not chosen:
                 raise Conflict(f"run #{run.run_number} has no failed or canceled job to retry")
+            admitted = self._readmission(state.session, run)
             restarted_stages = {job.stage_run_id for job in chosen}
             first = min(s.sequence for s in state.stages if s.id in restarted_stages)
             for job in state.jobs:
@@ -349,7 +357,9 @@ class RunEngine:
                         apply(state, step, S.INIT, intent=Intent.RETRY)
             run.stop_requested_at = None
             run.message = None
-            apply_run(state, RunStatus.RUNNING, intent=Intent.RETRY)
+            apply_run(state, admitted, intent=Intent.RETRY)
+            if admitted == RunStatus.SUSPEND:
+                apply_all(state, [*state.stages, *state.jobs], S.SUSPEND)
 
     def decide_review(
         self,
@@ -388,21 +398,44 @@ class RunEngine:
 
     # -- concurrency ------------------------------------------------------------------------
 
-    def _admission(self, session: Session, pipeline: Pipeline, *, exclude: str) -> RunStatus:
+    def _admission(
+        self,
+        session: Session,
+        pipeline_id: str,
+        control: dict[str, Any] | None,
+        *,
+        exclude: str,
+    ) -> RunStatus:
         """RUNNING, or SUSPEND / IGNORED when the pipeline's concurrency limit is reached."""
-        control = pipeline.concurrency_control or {}
+        control = control or {}
         limit = control.get("concurrency_number") or 0
         if control.get("enable") is False or limit < 1:
             return RunStatus.RUNNING
         active = run_queries.count_runs(
             session,
-            pipeline_id=pipeline.id,
+            pipeline_id=pipeline_id,
             statuses=list(RUN_IN_PROGRESS | {RunStatus.SUSPEND}),
             exclude=exclude,
         )
         if active < limit:
             return RunStatus.RUNNING
         return RunStatus.IGNORED if control.get("exceed_action") == "ABORT" else RunStatus.SUSPEND
+
+    def _readmission(self, session: Session, run: PipelineRun) -> RunStatus:
+        """RUNNING or SUSPEND for a run about to be retried; `Conflict` when the pipeline is at
+        its concurrency limit and drops what exceeds it."""
+        control = pipeline_queries.read_concurrency_control(session, pipeline_id=run.pipeline_id)
+        if not control:
+            return RunStatus.RUNNING
+        pipeline_queries.lock_pipeline(session, pipeline_id=run.pipeline_id)
+        admitted = self._admission(session, run.pipeline_id, control, exclude=run.id)
+        if admitted == RunStatus.IGNORED:
+            raise Conflict(
+                f"the pipeline already runs {control.get('concurrency_number')} time(s) at once,"
+                f" its concurrency limit; run #{run.run_number} was not retried"
+                " (exceed_action ABORT): retry it once one of them has ended"
+            )
+        return admitted
 
     def _release_suspended(self, session: Session, pipeline_id: str, journal: Journal) -> bool:
         """Start the oldest SUSPEND runs of the pipeline while it is under its limit."""

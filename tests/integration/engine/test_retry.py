@@ -11,11 +11,12 @@ from stageline.domain.errors import Conflict, InvalidInput
 from tests.factories import stage
 
 from .rig import T0, Rig, hops
+from .test_start import ABORT_ONE, QUEUE_ONE
 
 RETRIER = "Rita Retrier"
 
 
-def failed_run(rig: Rig) -> str:
+def failed_run(rig: Rig, concurrency_control: dict[str, object] | None = None) -> str:
     """BUILD: COMPILE fails, LINT passes, PACKAGE (after COMPILE) is skipped; TEST never starts."""
     run_id = rig.start(
         rig.pipeline(
@@ -26,6 +27,7 @@ def failed_run(rig: Rig) -> str:
                 rig.job("PACKAGE", depends_on=["COMPILE"]),
             ),
             stage("TEST", rig.job("UNIT")),
+            concurrency_control=concurrency_control,
         )
     )
     for _ in range(2):
@@ -192,3 +194,69 @@ def test_refused_retries_write_nothing(rig: Rig) -> None:
     with pytest.raises(Conflict):
         rig.retry(run_id)  # it runs
     assert rig.changes(run_id, since=mark) == []
+
+
+def test_a_retry_over_the_concurrency_limit_waits_suspended_and_runs_when_a_slot_frees(
+    rig: Rig,
+) -> None:
+    """A retried run counts against the limit as a new run does: the work it restarts is held
+    back (its completed work kept), and it starts once the run in its slot ends."""
+    retried = failed_run(rig, QUEUE_ONE)
+    other = rig.start(rig.runs[retried])
+    mark = rig.mark()
+
+    rig.retry(retried, user=RETRIER)
+
+    assert rig.snapshot(retried).statuses() == {
+        "run": "SUSPEND",
+        "BUILD": "SUSPEND",
+        "COMPILE": "SUSPEND",
+        "STEP_COMPILE": "INIT",
+        "LINT": "COMPLETED",
+        "STEP_LINT": "COMPLETED",
+        "PACKAGE": "SUSPEND",
+        "STEP_PACKAGE": "INIT",
+        "TEST": "SUSPEND",
+        "UNIT": "SUSPEND",
+        "STEP_UNIT": "INIT",
+    }
+    held = [hop for hop in hops(rig.changes(retried, since=mark)) if hop[3] != "INIT"]
+    assert held[0] == ("run", "run", "FAILED", "SUSPEND")
+    assert all(to == "SUSPEND" for *_, to in held)
+    claimed = []  # the other run's jobs; the retried run's stay held
+    while (job := rig.try_claim()) is not None:
+        claimed.append(job.run_id)
+    assert claimed
+    assert set(claimed) == {other}
+
+    rig.stop(other)
+
+    assert rig.snapshot(retried).statuses() == {
+        "run": "RUNNING",
+        "BUILD": "RUNNING",
+        "COMPILE": "QUEUED",
+        "STEP_COMPILE": "QUEUED",
+        "LINT": "COMPLETED",
+        "STEP_LINT": "COMPLETED",
+        "PACKAGE": "INIT",
+        "STEP_PACKAGE": "INIT",
+        "TEST": "INIT",
+        "UNIT": "INIT",
+        "STEP_UNIT": "INIT",
+    }
+
+
+def test_a_retry_over_a_limit_that_drops_runs_is_refused_and_changes_nothing(rig: Rig) -> None:
+    retried = failed_run(rig, ABORT_ONE)
+    other = rig.start(rig.runs[retried])
+    before = rig.snapshot(retried).statuses()
+    mark = rig.mark()
+
+    with pytest.raises(Conflict, match=r"concurrency limit; run #1 was not retried"):
+        rig.retry(retried, user=RETRIER)
+
+    assert rig.snapshot(retried).statuses() == before
+    assert rig.changes(retried, since=mark) == []
+    rig.stop(other)
+    rig.retry(retried, user=RETRIER)  # a slot is free again
+    assert rig.snapshot(retried).run.status == "RUNNING"

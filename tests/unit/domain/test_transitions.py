@@ -63,7 +63,9 @@ EXPECTED_RUN_EDGES: frozenset[tuple[RunStatus, RunStatus]] = frozenset(
     }
 )
 EXPECTED_RUN_CREATION = frozenset({R.RUNNING, R.SUSPEND, R.IGNORED})
-EXPECTED_RUN_RETRY_EDGES = frozenset({(R.FAILED, R.RUNNING), (R.CANCELED, R.RUNNING)})
+EXPECTED_RUN_RETRY_EDGES = frozenset(
+    {(R.FAILED, R.RUNNING), (R.CANCELED, R.RUNNING), (R.FAILED, R.SUSPEND), (R.CANCELED, R.SUSPEND)}
+)
 
 STAGE_PAIRS = list(product(StageStatus, StageStatus))
 RUN_PAIRS = list(product(RunStatus, RunStatus))
