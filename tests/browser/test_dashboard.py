@@ -183,6 +183,27 @@ class TestLive:
         tile = page.locator(f".tile[data-pipeline='{pipeline_id}']")
         expect(tile.locator(".badge")).to_have_text("COMPLETED")
 
+    def test_the_pipeline_page_shows_a_new_run_and_its_end_without_reload(
+        self, page: Page, world: World
+    ) -> None:
+        pipeline_id = world.create_pipeline(
+            definition(stage("BUILD", shell_job("SLOW", "sleep 1; echo done")))
+        )
+        world.wait_for(pipeline_id, world.run(pipeline_id))
+        log_in(page, world.viewer, f"/projects/{world.project_id}/pipelines/{pipeline_id}")
+        expect(page.locator("#live")).to_have_attribute("data-state", "open")
+        page.evaluate("window.notReloaded = true")
+        rows = page.locator("#history tbody tr")
+        expect(rows).to_have_count(1)
+
+        run_id = world.run(pipeline_id)
+
+        expect(rows).to_have_count(2)
+        expect(rows.first).to_have_attribute("data-run", run_id)
+        expect(rows.first.locator(".badge")).to_have_text("COMPLETED", timeout=30_000)
+        expect(page.locator("#history h2 small")).to_have_text("2")
+        assert page.evaluate("window.notReloaded") is True
+
     def test_the_run_page_streams_a_running_steps_log(self, page: Page, world: World) -> None:
         secret = f"s3cret-{secrets.token_hex(4)}"
         script = "\n".join(

@@ -268,3 +268,19 @@ class TestStreams:
             # read timeout), and the page's reconnection is then refused with a 404.
             list(lines)
         assert admin.get(path).status_code == 404
+
+    def test_a_pipeline_pages_stream_tells_of_runs_changed_since_the_page_was_rendered(
+        self, admin: httpx.Client, world: World
+    ) -> None:
+        pipeline_id = world.create_pipeline()
+        page = admin.get(f"/projects/{world.project_id}/pipelines/{pipeline_id}")
+        match = re.search(r'data-stream="([^"]+)"', page.text)
+        assert match is not None
+        world.wait_for(pipeline_id, world.run(pipeline_id))
+        with admin.stream("GET", match[1]) as response:
+            assert response.status_code == 200
+            events = (line for line in response.iter_lines() if line.startswith("data: "))
+            assert next(events) == "data: {}"
+        unknown = f"/projects/{world.project_id}/pipelines/{new_id()}/stream"
+        assert admin.get(unknown).status_code == 404
+        assert admin.get(match[1].replace("after=", "after=x")).status_code == 400

@@ -3,17 +3,25 @@
 Both read and write through the API's own handlers, called as functions with the session's
 caller: a run started here, or an edit saved here, is validated and carried out exactly as the
 same request to the API would be, and refused with the same messages.
+
+The page's run history is kept current by a stream (Server-Sent Events) that says only *that*
+the pipeline's runs changed, once per batch of committed changes: the page then fetches itself
+again and takes the new history from it, so the rows are always the server's own rendering.
 """
 
 import json
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from stageline.api.deps import Caller, Services
+from stageline.api.element_updates import HEARTBEAT_SECONDS, STREAM_SECONDS, ended, event_id
 from stageline.api.errors import field_path
 from stageline.api.routes.pipelines import show_pipeline_detail, update_pipeline_info
 from stageline.api.routes.runs import list_pipeline_runs, run_pipeline
@@ -22,9 +30,11 @@ from stageline.domain.errors import Conflict, InvalidInput
 from stageline.schemas.pipeline_yaml import definition_from_yaml
 from stageline.schemas.pipelines import PipelineCreate
 from stageline.schemas.runs import RunCreate, RunListQuery
+from stageline.store.queries import changes as change_queries
 from stageline.web.login_pages import read_form
 from stageline.web.sessions import (
     CSRF_FIELD,
+    ApiSession,
     ChangingSession,
     PageSession,
     caller_on,
@@ -35,6 +45,8 @@ from stageline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 RUNS_PER_PAGE = 20
+RETRY_MS = 2000
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 EDITABLE = ("name", "description", "variables", "definition")
 """The edit form's fields; an error is shown at the one its field path starts with."""
 KEPT = (
@@ -59,12 +71,15 @@ async def pipeline_page(
 ) -> Response:
     caller = await caller_on(request, session, project_id, Role.VIEWER)
     services = services_of(request)
+    # The change log's mark before the read: the stream tells of what changed after it.
+    mark, _ = await services.log_tail.fresh()
     page = max(1, min(page, 100_000))
     query = RunListQuery(offset=(page - 1) * RUNS_PER_PAGE, limit=RUNS_PER_PAGE)
     detail = await run_in_threadpool(show_pipeline_detail, caller, services, pipeline_id)
     runs = await run_in_threadpool(list_pipeline_runs, caller, services, pipeline_id, query)
     stages = json.loads(detail["definition"]).get("stages", [])
     context = {
+        "mark": mark,
         "project_id": project_id,
         "pipeline": detail,
         "stages": stages,
@@ -77,6 +92,47 @@ async def pipeline_page(
         "can_edit": caller.role >= Role.ADMIN,
     }
     return render(request, "pipeline.html", context, session=session)
+
+
+@router.get("/projects/{project_id}/pipelines/{pipeline_id}/stream")
+async def history_stream(
+    request: Request, session: ApiSession, project_id: str, pipeline_id: str, after: str = ""
+) -> Response:
+    """An event (its data `{}`, its `id` the change sequence it is current up to) whenever a
+    run of the pipeline changed; the first at once if one changed after `after` (or
+    Last-Event-ID, on a reconnection)."""
+    caller = await caller_on(request, session, project_id, Role.VIEWER)
+    services = services_of(request)
+    await run_in_threadpool(show_pipeline_detail, caller, services, pipeline_id)  # 404s up front
+    resume_after = event_id(request.headers.get("last-event-id") or after)
+    events = _history_events(services, project_id, pipeline_id, resume_after)
+    return EventSourceResponse(events, ping=HEARTBEAT_SECONDS, headers=STREAM_HEADERS)
+
+
+async def _history_events(
+    services: Services, project_id: str, pipeline_id: str, after: int | None
+) -> AsyncIterator[ServerSentEvent]:
+    deadline = time.monotonic() + STREAM_SECONDS
+    with services.live.watch(project_id=project_id, pipeline_ids=frozenset({pipeline_id})) as watch:
+        yield ServerSentEvent(comment="pipeline history", retry=RETRY_MS)
+        if after is not None and await run_in_threadpool(
+            _changed_after, services, pipeline_id, after
+        ):
+            yield ServerSentEvent("{}", id=str(after))
+        seq = after or 0
+        while not ended(deadline):
+            changes = await watch.next(min(HEARTBEAT_SECONDS, deadline - time.monotonic()))
+            if watch.take_overflow() or changes:
+                seq = max([seq, *(change.seq for change in changes)])
+                yield ServerSentEvent("{}", id=str(seq))
+
+
+def _changed_after(services: Services, pipeline_id: str, after: int) -> bool:
+    with services.db.connection() as connection:
+        changed = change_queries.pipelines_changed_after(
+            connection, after_seq=after, pipeline_ids=[pipeline_id]
+        )
+    return changed is None or pipeline_id in changed
 
 
 @router.post("/projects/{project_id}/pipelines/{pipeline_id}/run")

@@ -1,8 +1,38 @@
-// A pipeline's page: the Run form, sent as RunPipelineDTO; then off to the new run's page.
+// A pipeline's page: the run history, kept current without a reload, and the Run form, sent
+// as RunPipelineDTO; then off to the new run's page.
 "use strict";
 
 (() => {
   const page = document.getElementById("pipeline");
+
+  // When the stream says the pipeline's runs changed, the page is fetched again and its
+  // history taken from it. One fetch at a time; a change told during one fetches once more
+  // after it, since that page may have been rendered before the change.
+  let fetching = false;
+  let changedMeanwhile = false;
+  async function refreshHistory() {
+    if (fetching) {
+      changedMeanwhile = true;
+      return;
+    }
+    fetching = true;
+    try {
+      do {
+        changedMeanwhile = false;
+        const response = await fetch(location.href, { credentials: "same-origin" });
+        if (!response.ok) return;
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        const history = fresh.getElementById("history");
+        if (!history) return;
+        document.getElementById("history").replaceWith(document.adoptNode(history));
+        Stageline.showTimes(history);
+      } while (changedMeanwhile);
+    } finally {
+      fetching = false;
+    }
+  }
+  Stageline.listen(page.dataset.stream, { message: refreshHistory });
+
   const form = document.getElementById("run-form");
   const open = document.getElementById("run-open");
   if (!form || !open) return;
