@@ -115,11 +115,11 @@ async def _history_events(
     deadline = time.monotonic() + STREAM_SECONDS
     with services.live.watch(project_id=project_id, pipeline_ids=frozenset({pipeline_id})) as watch:
         yield ServerSentEvent(comment="pipeline history", retry=RETRY_MS)
-        if after is not None and await run_in_threadpool(
-            _changed_after, services, pipeline_id, after
-        ):
-            yield ServerSentEvent("{}", id=str(after))
         seq = after or 0
+        if after is not None:
+            seq, changed = await run_in_threadpool(_changed_after, services, pipeline_id, after)
+            if changed:
+                yield ServerSentEvent("{}", id=str(seq))
         while not ended(deadline):
             changes = await watch.next(min(HEARTBEAT_SECONDS, deadline - time.monotonic()))
             if watch.take_overflow() or changes:
@@ -127,12 +127,15 @@ async def _history_events(
                 yield ServerSentEvent("{}", id=str(seq))
 
 
-def _changed_after(services: Services, pipeline_id: str, after: int) -> bool:
+def _changed_after(services: Services, pipeline_id: str, after: int) -> tuple[int, bool]:
+    """The change log's mark, and whether the pipeline changed after `after` (up to the mark
+    at least): a reconnection resumes from the mark, so a change is told once."""
     with services.db.connection() as connection:
+        mark = change_queries.latest_seq(connection)
         changed = change_queries.pipelines_changed_after(
             connection, after_seq=after, pipeline_ids=[pipeline_id]
         )
-    return changed is None or pipeline_id in changed
+    return max(mark, after), changed is None or pipeline_id in changed
 
 
 @router.post("/projects/{project_id}/pipelines/{pipeline_id}/run")
