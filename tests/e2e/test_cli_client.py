@@ -19,6 +19,7 @@ import sys
 import termios
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -441,8 +442,10 @@ class TestInterrupt:
                 follow.kill()
 
 
-def on_a_terminal(cli: Cli, *args: str) -> str:
-    """What `stageline ARGS` writes to a terminal (a pseudo-terminal of 160 columns)."""
+def on_a_terminal(cli: Cli, *args: str, interrupt_when: Callable[[str], bool] | None = None) -> str:
+    """What `stageline ARGS` writes to a terminal (a pseudo-terminal of 160 columns); with
+    `interrupt_when`, it is asked after each read what the screen got so far, and once it
+    answers True the command gets SIGINT, as Ctrl-C sends it."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
     env = {**cli.env, "TERM": "xterm-256color", "COLUMNS": "160"}
@@ -460,6 +463,9 @@ def on_a_terminal(cli: Cli, *args: str) -> str:
             if not chunk:
                 break
             seen += chunk
+            if interrupt_when is not None and interrupt_when(seen.decode(errors="replace")):
+                done.send_signal(signal.SIGINT)
+                interrupt_when = None
         assert done.wait(timeout=CLI_TIMEOUT) == 0, seen.decode(errors="replace")
     finally:
         os.close(primary)
@@ -527,6 +533,27 @@ class TestStatus:
         remaining, _ = watch.communicate(timeout=CLI_TIMEOUT)
         assert watch.returncode == 0
         assert ESCAPE not in remaining
+
+    def test_watch_on_a_terminal_redraws_in_place_and_gives_the_cursor_back_at_ctrl_c(
+        self, cli: Cli, tmp_path: Path
+    ) -> None:
+        gate = tmp_path / "gate"
+        name = pipeline(cli.tenant, one_step(f"until [ -e '{gate}' ]; do sleep 0.05; done"))
+        cli.ok("run", name)
+
+        def watched(screen: str) -> bool:
+            if "RUNNING" in screen:
+                gate.touch()  # the run may end once the watch has shown it running
+            return "COMPLETED" in screen
+
+        command = ("status", name, "--watch", "--interval", "0.2")
+        screen = on_a_terminal(cli, *command, interrupt_when=watched)
+        assert screen.index("RUNNING") < screen.index("COMPLETED")
+        assert screen.count("PIPELINE") >= 2  # drawn again and again ...
+        assert "\x1b[1A" in screen  # ... over itself (the cursor goes back up)
+        assert screen.index("\x1b[?25l") < screen.index("PIPELINE")  # cursor hidden while live
+        assert screen.rindex("\x1b[?25h") > screen.rindex("COMPLETED")  # and shown again
+        assert "Traceback" not in screen
 
     def test_runs_and_pipelines_tables(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo again"))
