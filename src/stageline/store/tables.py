@@ -76,11 +76,6 @@ class AccessKey(Base):
     access_key: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
-    # No longer read or written: failed signatures now make only the failing client address
-    # wait (auth.backoff) instead of locking the key for everyone. Dropping the columns is left
-    # to a later migration.
-    failed_signatures: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class UsedSignature(Base):

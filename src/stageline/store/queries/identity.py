@@ -80,7 +80,7 @@ def list_memberships(session: Session, *, user_id: str) -> list[tuple[str, str, 
 
 
 def insert_access_key(session: Session, *, access_key: str, user_id: str, now: int) -> AccessKey:
-    key = AccessKey(access_key=access_key, user_id=user_id, created_at=now, failed_signatures=0)
+    key = AccessKey(access_key=access_key, user_id=user_id, created_at=now)
     session.add(key)
     session.flush()
     return key
