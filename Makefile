@@ -62,7 +62,7 @@ bench: $(RUNTIME_STAMP) ## batch-status benchmark on SQLite (BENCH_ARGS="--datab
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 fuzz: $(DEV_STAMP) ## Schemathesis for 3 minutes against a real server on SQLite (FUZZ_ARGS="--postgres-admin-url postgresql://…")
-	$(BIN)/python tools/fuzz.py $(FUZZ_ARGS)
+	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .stageline

@@ -8,7 +8,7 @@ DELETE is left out, so the fuzzer keeps a live target instead of deleting it and
 only 404s. The run is bounded by `--max-time`; the exit status is the fuzzer's (0: no server
 error and no answer that contradicts the document).
 
-    python tools/fuzz.py [--postgres-admin-url URL] [--max-time SECONDS]
+    python -m tools.fuzz [--postgres-admin-url URL] [--max-time SECONDS]   # from the repository
 """
 
 import argparse
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from stageline.auth import accounts
@@ -34,7 +33,8 @@ from stageline.auth.roles import Role
 from stageline.engine.clock import system_clock
 from stageline.settings import Settings
 from stageline.store import migrate
-from stageline.store.database import Database, normalize_url
+from stageline.store.database import Database
+from tests.databases import fresh_postgres
 
 CHECKS = ",".join(
     [
@@ -82,17 +82,8 @@ def fresh_database(postgres_admin_url: str | None, directory: Path) -> Iterator[
     if postgres_admin_url is None:
         yield f"sqlite:///{directory / 'fuzz.db'}"
         return
-    url = make_url(normalize_url(postgres_admin_url))
-    name = f"stageline_fuzz_{secrets.token_hex(4)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres(postgres_admin_url) as url:
+        yield url
 
 
 def free_port() -> int:
