@@ -12,6 +12,7 @@ serves a second database over the ASGI transport with no agent: tests play the a
 
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -47,6 +48,15 @@ REQUIRE_POSTGRES = os.environ.get("STAGELINE_TEST_REQUIRE_POSTGRES") == "1"
 TEST_SECRET = "test-master-secret-" + secrets.token_hex(8)
 QUIET_LEASE_SECONDS = 2.0
 """Lease of claims on the quiet server: tests that let one expire wait this long."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests send SIGINT to the commands they start, as Ctrl-C does. A suite started in the
+    background by a shell without job control (`cmd &` in a script) inherits SIGINT ignored,
+    and every command it starts would inherit that too and never see the test's Ctrl-C:
+    give SIGINT back its usual meaning, which the commands then inherit."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextmanager

@@ -398,11 +398,15 @@ class TestInterrupt:
             command, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         assert follow.stdout is not None
-        for line in follow.stdout:
-            if line.strip() == "[COMPILE] sleeping":
-                follow.send_signal(signal.SIGINT)
-                break
-        _, stderr = follow.communicate(timeout=CLI_TIMEOUT)
+        try:
+            for line in follow.stdout:
+                if line.strip() == "[COMPILE] sleeping":
+                    follow.send_signal(signal.SIGINT)
+                    break
+            _, stderr = follow.communicate(timeout=CLI_TIMEOUT)
+        finally:
+            if follow.poll() is None:
+                follow.kill()
         assert follow.returncode == outcomes.INTERRUPTED
         assert f"{name}#1 goes on" in stderr
         assert cli.json("status", name, "--json")[0]["latest_run"]["status"] == "RUNNING"
@@ -454,8 +458,12 @@ def on_a_terminal(cli: Cli, *args: str, interrupt_when: Callable[[str], bool] | 
     done = subprocess.Popen(command, env=env, stdin=secondary, stdout=secondary, stderr=secondary)
     os.close(secondary)
     seen = b""
+    deadline = time.monotonic() + CLI_TIMEOUT
     try:
         while True:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            if not select.select([primary], [], [], 0.5)[0]:
+                continue
             try:
                 chunk = os.read(primary, 65536)
             except OSError:  # the terminal closed: the process is gone
@@ -469,6 +477,8 @@ def on_a_terminal(cli: Cli, *args: str, interrupt_when: Callable[[str], bool] | 
         assert done.wait(timeout=CLI_TIMEOUT) == 0, seen.decode(errors="replace")
     finally:
         os.close(primary)
+        if done.poll() is None:
+            done.kill()
     return seen.decode(errors="replace")
 
 
@@ -525,12 +535,16 @@ class TestStatus:
         )
         assert watch.stdout is not None
         headers = 0
-        for line in watch.stdout:
-            headers += line.startswith("PIPELINE")
-            if headers == 2:  # drawn twice: interrupt it, as Ctrl-C would
-                watch.send_signal(signal.SIGINT)
-                break
-        remaining, _ = watch.communicate(timeout=CLI_TIMEOUT)
+        try:
+            for line in watch.stdout:
+                headers += line.startswith("PIPELINE")
+                if headers == 2:  # drawn twice: interrupt it, as Ctrl-C would
+                    watch.send_signal(signal.SIGINT)
+                    break
+            remaining, _ = watch.communicate(timeout=CLI_TIMEOUT)
+        finally:
+            if watch.poll() is None:
+                watch.kill()
         assert watch.returncode == 0
         assert ESCAPE not in remaining
 
