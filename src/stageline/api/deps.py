@@ -57,12 +57,18 @@ class Services:
     """What this process counts for GET /metrics (`api.scrape`)."""
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-ServicesDep = Annotated[Services, Depends(_services)]
+async def _services_on_the_loop(request: Request) -> Services:
+    # `async` only so that FastAPI calls it on the event loop: it would run a plain function on
+    # its thread pool, a hand-over that cost more than many a handler's own work.
+    return services_of(request)
+
+
+ServicesDep = Annotated[Services, Depends(_services_on_the_loop)]
 
 
 async def authenticate(request: Request) -> Principal:
@@ -78,7 +84,7 @@ async def authenticate_once(request: Request) -> Principal:
 
 
 async def _authenticate(request: Request, *, once: bool) -> Principal:
-    services = _services(request)
+    services = services_of(request)
     return await _principal(request, services, services.clock(), once=once)
 
 
@@ -155,7 +161,7 @@ def requires(needed: Role, *, changes: bool) -> Callable[..., Awaitable[Caller]]
     """
 
     async def check(project_id: str, request: Request) -> Caller:
-        services = _services(request)
+        services = services_of(request)
         now = services.clock()
         principal = await _principal(request, services, now, once=changes)
         return await caller_on(services, principal, project_id, needed, now=now)
@@ -187,7 +193,7 @@ async def read_feed(project_id: str, request: Request) -> Caller:
     token of this project, as `?token=` or `Authorization: Bearer`. A feed token is accepted
     here and nowhere else. Every 401 carries `WWW-Authenticate`.
     """
-    services = _services(request)
+    services = services_of(request)
     now = services.clock()
     try:
         principal = await _feed_principal(request, services, now)
