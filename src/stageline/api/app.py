@@ -184,7 +184,10 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             stack.callback(services.log_tail.stop)
             for hook in app.state.after_start:
                 hook()
-            yield
+            try:
+                yield
+            finally:
+                await services.log_tail.aclose()
 
     app = DocumentedAPI(
         title="Stageline",

@@ -26,10 +26,12 @@ async def current_elements(
 
 
 async def fresh_entries(
-    services: Services, pipeline_ids: list[str]
+    services: Services, pipeline_ids: list[str], freshness: tuple[int, int] | None = None
 ) -> tuple[int, dict[str, Entry]]:
+    """The mark and the entries current up to it; `freshness` is the (mark, generation) of a
+    catch-up that began after the request arrived, when the caller has awaited one already."""
     latest_runs = services.latest_runs
-    mark, generation = await services.log_tail.fresh()
+    mark, generation = freshness or await services.log_tail.fresh()
     found, missing = latest_runs.lookup(pipeline_ids)
     if missing:
         found |= await run_in_threadpool(_render, services, missing, mark, generation)

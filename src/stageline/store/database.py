@@ -5,11 +5,14 @@ BEGIN IMMEDIATE so that two writers queue on the busy timeout instead of failing
 "database is locked" when a read lock cannot be upgraded.
 """
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -76,6 +79,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
 
 
+class CommitCounter:
+    """A number that moves whenever any connection to a SQLite file, of this process or any
+    other, commits: `PRAGMA data_version` on a connection of its own.
+
+    Reading it opens and closes a read transaction and touches no table (about 5 µs). It never
+    waits: with the busy timeout at 0, a file that cannot be read at once reads as None.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._connection = sqlite3.connect(
+            path, timeout=0, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+
+    def read(self) -> int | None:
+        with self._lock:
+            try:
+                return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:
+                return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
 class Database:
     """One engine plus its reader and writer session factories."""
 
@@ -103,8 +132,12 @@ class Database:
     def connection(self) -> Iterator[Connection]:
         """A plain connection for the hottest reads: no ORM session, and on PostgreSQL no
         transaction (each statement sees its own snapshot)."""
-        with self._plain.connect() as connection:
+        with self.open_connection() as connection:
             yield connection
+
+    def open_connection(self) -> Connection:
+        """`connection()` for a caller that keeps it across reads, and closes it."""
+        return self._plain.connect()
 
     @contextmanager
     def writer(self) -> Iterator[Session]:
@@ -126,6 +159,24 @@ class Database:
             raw.commit()
         finally:
             raw.close()
+
+    async def connect_async(self) -> "psycopg.AsyncConnection[Any]":
+        """An asynchronous connection of its own, in autocommit, to this PostgreSQL database:
+        for a read that must not wait on a thread (`api.status_cache.LogTail`)."""
+        if self.is_sqlite:
+            raise ValueError("SQLite has no asynchronous connections here")
+        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        return await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+
+    def commit_counter(self) -> CommitCounter | None:
+        """A `CommitCounter` for a SQLite file; None on PostgreSQL and for an in-memory
+        database, where only a statement can tell what was committed."""
+        database = self.engine.url.database
+        if not self.is_sqlite or not database or database == ":memory:":
+            return None
+        return CommitCounter(database)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -10,6 +10,7 @@ once it commits. On SQLite writers are serialized anyway (BEGIN IMMEDIATE).
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import psycopg
 from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,21 @@ def pipelines_changed_since(
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     rows = connection.exec_driver_sql(_SINCE_SQL.format(mark=mark), (after_seq, limit)).all()
     return [(row[0], row[1]) for row in rows]
+
+
+async def pipelines_changed_since_on(
+    connection: "psycopg.AsyncConnection[Any]", *, after_seq: int, limit: int
+) -> list[tuple[int, str]]:
+    """`pipelines_changed_since` on an asynchronous PostgreSQL connection."""
+    cursor = await connection.execute(_SINCE_SQL.format(mark="%s"), (after_seq, limit))
+    return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+async def latest_seq_on(connection: "psycopg.AsyncConnection[Any]") -> int:
+    """`latest_seq` on an asynchronous PostgreSQL connection."""
+    cursor = await connection.execute("SELECT coalesce(max(seq), 0) FROM status_change")
+    row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def list_run_changes(
