@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from stageline.api import status_cache
 from stageline.api.render import Renderer
 from stageline.api.status_cache import LatestRuns, LogTail, answer_key
 from stageline.store import migrate
@@ -171,6 +172,30 @@ class TestLogTail:
         finally:
             tail.stop()
             other_process.dispose()
+
+    def test_a_read_the_database_does_not_answer_does_not_hold_up_a_shutdown(
+        self, own_db: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        if own_db.is_sqlite:
+            pytest.skip("SQLite readers never wait for a lock (write-ahead log)")
+        monkeypatch.setattr(status_cache, "CLOSE_WAIT_SECONDS", 0.2)
+        tail = LogTail(own_db, latest_runs())
+
+        async def scenario() -> None:
+            await tail.fresh()
+            with own_db.engine.connect() as locker:
+                locker.exec_driver_sql("LOCK TABLE status_change IN ACCESS EXCLUSIVE MODE")
+                question = asyncio.create_task(tail.fresh())
+                await asyncio.sleep(0.3)
+                assert not question.done(), "the read waits for the lock"
+                await asyncio.wait_for(tail.aclose(), timeout=10)
+                locker.rollback()
+            question.cancel()
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            tail.stop()
 
 
 class TestRememberedAnswers:

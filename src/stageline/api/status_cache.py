@@ -37,6 +37,8 @@ TAIL_MAX = 50_000
 IDLE_RESET_SECONDS = 600.0
 """A process that has not read the log for this long starts afresh: the log keeps days of
 changes, so nothing it missed can have been pruned meanwhile."""
+CLOSE_WAIT_SECONDS = 5.0
+"""How long a shutdown waits for a read of the tail under way on the event loop."""
 LATEST = None
 """What `LatestRuns.catching_up` yields to ask where the log ends."""
 ANSWER_MEMO_BYTES = 64 * 1024 * 1024
@@ -428,8 +430,11 @@ class TailOnTheLoop:
         return await asyncio.shield(self._next)
 
     async def aclose(self) -> None:
+        """Let a read under way end (for at most `CLOSE_WAIT_SECONDS`: a database that does not
+        answer must not hold up a shutdown), then close the connection."""
         if self._reader is not None and not self._reader.done():
-            await asyncio.wait([self._reader])
+            await asyncio.wait([self._reader], timeout=CLOSE_WAIT_SECONDS)
+            self._reader.cancel()
         if self._connection is not None and self._loop is asyncio.get_running_loop():
             await self._connection.close()
         self._connection = None
