@@ -19,7 +19,8 @@ import sys
 import termios
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -398,15 +399,12 @@ class TestInterrupt:
             command, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         assert follow.stdout is not None
-        try:
+        with ended(follow):
             for line in follow.stdout:
                 if line.strip() == "[COMPILE] sleeping":
                     follow.send_signal(signal.SIGINT)
                     break
             _, stderr = follow.communicate(timeout=CLI_TIMEOUT)
-        finally:
-            if follow.poll() is None:
-                follow.kill()
         assert follow.returncode == outcomes.INTERRUPTED
         assert f"{name}#1 goes on" in stderr
         assert cli.json("status", name, "--json")[0]["latest_run"]["status"] == "RUNNING"
@@ -414,72 +412,85 @@ class TestInterrupt:
 
     def test_on_a_terminal_it_asks_and_stops_the_run(self, cli: Cli) -> None:
         name = pipeline(cli.tenant, one_step("echo sleeping; sleep 60"))
-        primary, secondary = pty.openpty()
-        command = [STAGELINE, "run", name, "-f"]
-        follow = subprocess.Popen(
-            command, env=cli.env, stdin=secondary, stdout=secondary, stderr=secondary
+        with Terminal(cli.env, "run", name, "-f") as terminal:
+            terminal.read_until(lambda screen: "sleeping" in screen)
+            terminal.process.send_signal(signal.SIGINT)
+            terminal.read_until(lambda screen: f"Stop {name}#1?" in screen)
+            terminal.type(b"y\n")
+            terminal.read_until(lambda screen: f"{name}#1 CANCELED" in screen)
+            assert terminal.process.wait(timeout=CLI_TIMEOUT) == outcomes.RUN_CANCELED
+
+
+@contextmanager
+def ended(process: "subprocess.Popen[Any]") -> Iterator[None]:
+    """Kill `process` on the way out if it still runs (a failed test must leave none behind)."""
+    try:
+        yield
+    finally:
+        kill_if_running(process)
+
+
+def kill_if_running(process: "subprocess.Popen[Any]") -> None:
+    if process.poll() is None:
+        process.kill()
+
+
+class Terminal:
+    """`stageline ARGS` on a pseudo-terminal of 160 columns, as a person runs it."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.primary, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        self.process = subprocess.Popen(
+            [STAGELINE, *args], env=env, stdin=secondary, stdout=secondary, stderr=secondary
         )
         os.close(secondary)
-        seen = b""
+        self.seen = b""
 
-        def read_until(wanted: bytes) -> None:
-            nonlocal seen
-            deadline = time.monotonic() + CLI_TIMEOUT
-            while wanted not in seen:
-                assert time.monotonic() < deadline, seen.decode(errors="replace")
-                if select.select([primary], [], [], 0.5)[0]:
-                    try:
-                        seen += os.read(primary, 65536)
-                    except OSError:  # the terminal closed: the process is gone
-                        break
+    @property
+    def screen(self) -> str:
+        return self.seen.decode(errors="replace")
 
-        try:
-            read_until(b"sleeping")
-            follow.send_signal(signal.SIGINT)
-            read_until(f"Stop {name}#1?".encode())
-            os.write(primary, b"y\n")
-            read_until(f"{name}#1 CANCELED".encode())
-            assert follow.wait(timeout=CLI_TIMEOUT) == outcomes.RUN_CANCELED
-        finally:
-            os.close(primary)
-            if follow.poll() is None:
-                follow.kill()
+    def read_until(self, wanted: Callable[[str], bool]) -> None:
+        """Read until what the screen got so far is `wanted`, or the terminal closes (the
+        process is gone); a screen that stays unwanted for CLI_TIMEOUT fails the test."""
+        deadline = time.monotonic() + CLI_TIMEOUT
+        while not wanted(self.screen):
+            assert time.monotonic() < deadline, self.screen
+            if not select.select([self.primary], [], [], 0.5)[0]:
+                continue
+            try:
+                chunk = os.read(self.primary, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                return
+            if not chunk:
+                return
+            self.seen += chunk
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.primary, keys)
+
+    def __enter__(self) -> "Terminal":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self.primary)
+        kill_if_running(self.process)
 
 
 def on_a_terminal(cli: Cli, *args: str, interrupt_when: Callable[[str], bool] | None = None) -> str:
     """What `stageline ARGS` writes to a terminal (a pseudo-terminal of 160 columns); with
     `interrupt_when`, it is asked after each read what the screen got so far, and once it
     answers True the command gets SIGINT, as Ctrl-C sends it."""
-    primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
     env = {**cli.env, "TERM": "xterm-256color", "COLUMNS": "160"}
     env.pop("NO_COLOR", None)
-    command = [STAGELINE, *args]
-    done = subprocess.Popen(command, env=env, stdin=secondary, stdout=secondary, stderr=secondary)
-    os.close(secondary)
-    seen = b""
-    deadline = time.monotonic() + CLI_TIMEOUT
-    try:
-        while True:
-            assert time.monotonic() < deadline, seen.decode(errors="replace")
-            if not select.select([primary], [], [], 0.5)[0]:
-                continue
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:  # the terminal closed: the process is gone
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if interrupt_when is not None and interrupt_when(seen.decode(errors="replace")):
-                done.send_signal(signal.SIGINT)
-                interrupt_when = None
-        assert done.wait(timeout=CLI_TIMEOUT) == 0, seen.decode(errors="replace")
-    finally:
-        os.close(primary)
-        if done.poll() is None:
-            done.kill()
-    return seen.decode(errors="replace")
+    with Terminal(env, *args) as terminal:
+        if interrupt_when is not None:
+            terminal.read_until(interrupt_when)
+            terminal.process.send_signal(signal.SIGINT)
+        terminal.read_until(lambda _: False)  # until it ends
+        assert terminal.process.wait(timeout=CLI_TIMEOUT) == 0, terminal.screen
+    return terminal.screen
 
 
 class TestStatus:
@@ -535,16 +546,13 @@ class TestStatus:
         )
         assert watch.stdout is not None
         headers = 0
-        try:
+        with ended(watch):
             for line in watch.stdout:
                 headers += line.startswith("PIPELINE")
                 if headers == 2:  # drawn twice: interrupt it, as Ctrl-C would
                     watch.send_signal(signal.SIGINT)
                     break
             remaining, _ = watch.communicate(timeout=CLI_TIMEOUT)
-        finally:
-            if watch.poll() is None:
-                watch.kill()
         assert watch.returncode == 0
         assert ESCAPE not in remaining
 

@@ -7,7 +7,7 @@ the same freshness through the API; these show what is, and is not, read to get 
 
 import asyncio
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import pytest
 from stageline.api import status_cache
 from stageline.api.render import Renderer
 from stageline.api.status_cache import LatestRuns, LogTail, answer_key
+from stageline.engine.journal import Actor, Journal
 from stageline.store import migrate
 from stageline.store.database import Database
 from stageline.store.queries import changes as change_queries
@@ -36,26 +37,43 @@ def own_db(database_url: str, tmp_path: Path) -> Iterator[Database]:
         database.dispose()
 
 
+@pytest.fixture
+def tail(own_db: Database) -> Iterator[LogTail]:
+    log_tail = LogTail(own_db, latest_runs())
+    yield log_tail
+    log_tail.stop()
+
+
+@pytest.fixture
+def other_process(own_db: Database) -> Iterator[Database]:
+    """The same database through connections of their own, as another server process has."""
+    database = Database(str(own_db.engine.url))
+    yield database
+    database.dispose()
+
+
+def on_a_loop(tail: LogTail, scenario: Callable[[], Awaitable[None]]) -> None:
+    """Run `scenario` on an event loop of its own, then close what `tail` opened on it."""
+
+    async def run() -> None:
+        try:
+            await scenario()
+        finally:
+            await tail.aclose()
+
+    asyncio.run(run())
+
+
 def latest_runs() -> LatestRuns:
     return LatestRuns(Renderer(display_tz=UTC, public_base_url="https://ci.example.test"))
 
 
 def change(db: Database, pipeline_id: str) -> None:
-    """Append one change of `pipeline_id` to the log, as the engine's door does."""
-    row = {
-        "project_id": PROJECT,
-        "pipeline_id": pipeline_id,
-        "run_id": None,
-        "entity": "pipeline",
-        "entity_id": pipeline_id,
-        "from_status": None,
-        "to_status": change_queries.DELETED,
-        "at": 0,
-        "actor_kind": "user",
-        "actor": "test",
-    }
+    """Append one change of `pipeline_id` to the log (its deletion), as the engine's door does."""
+    journal = Journal(now=0, actor=Actor.user("test"))
+    journal.record_deletion(project_id=PROJECT, pipeline_id=pipeline_id)
     with db.writer() as session:
-        change_queries.append_changes(session, [row])
+        journal.flush(session)
 
 
 def catch_up(cache: LatestRuns, db: Database) -> tuple[int, int]:
@@ -98,12 +116,14 @@ class TailReads:
 
 class TestLogTail:
     def test_a_question_reads_the_log_at_most_once_and_on_sqlite_only_after_a_commit(
-        self, own_db: Database, monkeypatch: pytest.MonkeyPatch
+        self,
+        own_db: Database,
+        tail: LogTail,
+        other_process: Database,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """On SQLite the file's commit counter says whether anything was committed since the
         last read; PostgreSQL has no such counter, and the tail is read for every question."""
-        other_process = Database(str(own_db.engine.url))  # its own connections
-        tail = LogTail(own_db, latest_runs())
         reads = TailReads(monkeypatch)
         unchanged_reads = 0 if own_db.is_sqlite else 1
 
@@ -119,40 +139,28 @@ class TestLogTail:
             assert reads.take() == 1
             assert await tail.fresh() == after
             assert reads.take() == unchanged_reads
-            await tail.aclose()
 
-        try:
-            asyncio.run(scenario())
-        finally:
-            tail.stop()
-            other_process.dispose()
+        on_a_loop(tail, scenario)
 
     def test_questions_asked_together_share_a_read(
-        self, own_db: Database, monkeypatch: pytest.MonkeyPatch
+        self, tail: LogTail, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        tail = LogTail(own_db, latest_runs())
         reads = TailReads(monkeypatch)
 
         async def scenario() -> None:
             answers = await asyncio.gather(*(tail.fresh() for _ in range(20)))
             assert len(set(answers)) == 1
             assert 1 <= reads.take() <= 2  # the first read, and one for those it began before
-            await tail.aclose()
 
-        try:
-            asyncio.run(scenario())
-        finally:
-            tail.stop()
+        on_a_loop(tail, scenario)
 
     def test_a_connection_the_server_dropped_is_replaced_without_an_error(
-        self, own_db: Database
+        self, own_db: Database, tail: LogTail, other_process: Database
     ) -> None:
         """The tail keeps its connection between reads; a PostgreSQL restart or an idle
         timeout that drops it costs the next question nothing but a new connection."""
         if own_db.is_sqlite:
             pytest.skip("SQLite has no server to drop a connection")
-        tail = LogTail(own_db, latest_runs())
-        other_process = Database(str(own_db.engine.url))
 
         async def scenario() -> None:
             first = await tail.fresh()
@@ -165,21 +173,15 @@ class TestLogTail:
             change(other_process, "a" * 32)
             after = await tail.fresh()
             assert after[0] > first[0]
-            await tail.aclose()
 
-        try:
-            asyncio.run(scenario())
-        finally:
-            tail.stop()
-            other_process.dispose()
+        on_a_loop(tail, scenario)
 
     def test_a_read_the_database_does_not_answer_does_not_hold_up_a_shutdown(
-        self, own_db: Database, monkeypatch: pytest.MonkeyPatch
+        self, own_db: Database, tail: LogTail, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         if own_db.is_sqlite:
             pytest.skip("SQLite readers never wait for a lock (write-ahead log)")
         monkeypatch.setattr(status_cache, "CLOSE_WAIT_SECONDS", 0.2)
-        tail = LogTail(own_db, latest_runs())
 
         async def scenario() -> None:
             await tail.fresh()
@@ -192,10 +194,7 @@ class TestLogTail:
                 locker.rollback()
             question.cancel()
 
-        try:
-            asyncio.run(scenario())
-        finally:
-            tail.stop()
+        on_a_loop(tail, scenario)
 
 
 class TestRememberedAnswers:
