@@ -28,6 +28,7 @@ from .conftest import (
     free_port,
     sdk_client,
 )
+from .processes import wait_until
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 REPOSITORY = Path(__file__).parent.parent.parent
@@ -37,6 +38,14 @@ REPOSITORY = Path(__file__).parent.parent.parent
 def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """A server on SQLite in a fresh data directory, started as `make run` starts it: from the
     directory that holds the data directory, named by its default relative path."""
+    with demo_process(tmp_path) as (_, base_url, demo):
+        yield base_url, demo
+
+
+@contextlib.contextmanager
+def demo_process(
+    tmp_path: Path,
+) -> Iterator[tuple["subprocess.Popen[bytes]", str, dict[str, Any]]]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path / ".stageline"
@@ -56,7 +65,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         _wait_until_healthy(process, base_url, log_path)
         demo: dict[str, Any] = json.loads((data_dir / "demo.json").read_text())
-        yield base_url, demo
+        yield process, base_url, demo
     finally:
         _stop(process)
         # The demo's two-minute job may outlast the server's graceful stop: take its built-in
@@ -94,6 +103,21 @@ def test_the_demo_pipelines_build_the_demo_repository(
     assert COMMIT.match(hello.build_params.commit_id)
     assert hello.build_params.target_branch == "main"
     assert hello.build_params.message == "hello-world: first commit"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_server_and_its_built_in_agent_with_it(tmp_path: Path) -> None:
+    """As `kill`, systemd or `docker stop` ends it, while the demo's two-minute job runs: the
+    built-in agent cancels it and ends with the server instead of outliving it."""
+    with demo_process(tmp_path) as (process, _, _):
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        (agent,) = [int(pid) for pid in children]
+        assert b"agent" in Path(f"/proc/{agent}/cmdline").read_bytes()
+        workspaces = tmp_path / ".stageline" / "workspaces"
+        wait_until(lambda: any(workspaces.glob("*/.stageline/*.sh")), "a demo step running")
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        wait_until(lambda: not Path(f"/proc/{agent}").exists(), "the agent gone", timeout=5)
 
 
 @pytest.mark.slow

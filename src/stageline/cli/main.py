@@ -133,6 +133,10 @@ def serve(
     if demo and workers > 1:
         _fail(ValueError("--demo runs in a single process; drop --workers"))
     agent = None if no_agent else _start_builtin_agent(settings, db)
+    # uvicorn stops on SIGTERM, then raises the signal again: with its default action that
+    # would end this process before the `finally` below stops the built-in agent, which then
+    # lingered for its whole delivery bound (ten minutes) trying to reach a server long gone.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         if workers > 1:
             db.dispose()
@@ -175,6 +179,10 @@ def serve(
                 agent.wait(timeout=AGENT_STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 agent.kill()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _start_builtin_agent(settings: Settings, db: Any) -> "subprocess.Popen[bytes]":
